@@ -1,0 +1,105 @@
+# pyexec's pipeline: Debian packages -> libbpf (vendored, static, PIC)
+# -> vmlinux.h -> BPF object -> skeleton -> cffi extension, installed in .venv.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+CLANG ?= clang-19
+CLANG_PKG ?= $(CLANG)
+LLVM_PKG ?= $(subst clang,llvm,$(CLANG_PKG))
+BPFTOOL ?= bpftool
+PYTHON ?= python3
+# vendored (default) or system: build against the distribution's libbpf.
+LIBBPF ?= vendored
+export LIBBPF
+
+BUILD := build
+VENV := .venv
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+DEB_PACKAGES := $(CLANG_PKG) $(LLVM_PKG) bpftool libelf-dev zlib1g-dev pkg-config python3-venv gcc
+ifeq ($(LIBBPF),system)
+DEB_PACKAGES += libbpf-dev
+endif
+
+include vendor/libbpf/manifest
+LIBBPF_TARBALL := vendor/libbpf/libbpf-$(LIBBPF_VERSION).orig.tar.gz
+LIBBPF_PREFIX := $(BUILD)/libbpf
+LIBBPF_A := $(LIBBPF_PREFIX)/lib/libbpf.a
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ppc64le/powerpc/' -e 's/s390x/s390/' -e 's/riscv64/riscv/')
+
+ifeq ($(LIBBPF),system)
+LIBBPF_DEP :=
+BPF_INCLUDES := -I$(BUILD) -Icsrc
+else
+LIBBPF_DEP := $(LIBBPF_A)
+BPF_INCLUDES := -I$(BUILD) -Icsrc -I$(LIBBPF_PREFIX)/include
+endif
+
+.PHONY: deps build artifacts run test bench clean
+
+## deps: install the missing Debian packages (quiet when none is missing)
+deps:
+	@scripts/deps.sh $(DEB_PACKAGES)
+
+## artifacts: everything the cffi build reads (build.py calls this)
+artifacts: $(BUILD)/execcount.skel.h $(LIBBPF_DEP)
+
+# libbpf: Debian's copy of the pinned upstream source, checked against its sha256.
+$(LIBBPF_TARBALL): vendor/libbpf/manifest vendor/libbpf/fetch.sh
+	@vendor/libbpf/fetch.sh $@ $(BUILD)/apt
+
+# ... built static and position-independent, to link into the extension.
+$(LIBBPF_A): $(LIBBPF_TARBALL)
+	@rm -rf $(BUILD)/libbpf-src && mkdir -p $(BUILD)/libbpf-src
+	@tar -xf $< -C $(BUILD)/libbpf-src --strip-components=1
+	@echo "  LIBBPF   $(LIBBPF_VERSION)"
+	@$(MAKE) -s -C $(BUILD)/libbpf-src/src install_headers install BUILD_STATIC_ONLY=1 \
+		EXTRA_CFLAGS='-fPIC -O2' OBJDIR=$(abspath $(BUILD)/libbpf-obj) \
+		DESTDIR=$(abspath $(LIBBPF_PREFIX)) PREFIX= LIBDIR=/lib INCLUDEDIR=/include >/dev/null
+
+# vmlinux.h: every kernel type, from the build host's BTF (CO-RE relocates at load).
+$(BUILD)/vmlinux.h:
+	@test -r $(VMLINUX_BTF) || { echo "build: $(VMLINUX_BTF) is missing: build on a kernel with CONFIG_DEBUG_INFO_BTF=y, or set VMLINUX_BTF to a BTF file" >&2; exit 1; }
+	@mkdir -p $(BUILD)
+	@echo "  VMLINUX  $@"
+	@$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
+
+# The BPF object, compiled once for every kernel.
+$(BUILD)/execcount.bpf.o: csrc/execcount.bpf.c csrc/execcount.h $(BUILD)/vmlinux.h $(LIBBPF_DEP)
+	@echo "  BPF      $@"
+	@$(CLANG) -target bpf -g -O2 -Wall -D__TARGET_ARCH_$(ARCH) $(BPF_INCLUDES) -c $< -o $@
+
+# The skeleton embeds the object, so nothing is read from disk at run time.
+$(BUILD)/execcount.skel.h: $(BUILD)/execcount.bpf.o
+	@echo "  SKEL     $@"
+	@$(BPFTOOL) gen skeleton $< name execcount_bpf > $@.tmp && mv $@.tmp $@
+
+# The extension and the package, installed editable in .venv.
+$(VENV)/bin/python:
+	@$(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install -q --upgrade pip setuptools wheel cffi
+
+$(VENV)/.installed: $(VENV)/bin/python pyproject.toml setup.py build.py csrc/shim.c csrc/shim.h \
+		csrc/execcount.h $(BUILD)/execcount.skel.h $(LIBBPF_DEP)
+	@echo "  PIP      pyexec (editable) into $(VENV)"
+	@$(VENV)/bin/pip install -q --no-build-isolation -e '.[test]'
+	@touch $@
+
+## build: compile everything and install pyexec into .venv
+build: deps
+	@$(MAKE) -s $(VENV)/.installed
+
+## run: count executions until Ctrl-C (ARGS="--duration 10 --format json")
+run: build
+	$(VENV)/bin/pyexec run $(ARGS)
+
+## test: the test suite, against the running kernel
+test: build
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+## bench: pyexec next to bpftrace; writes docs/benchmarks.md
+bench: build
+	@scripts/deps.sh bpftrace
+	$(VENV)/bin/python bench/run.py --output docs/benchmarks.md
+
+clean:
+	rm -rf $(BUILD) $(VENV) pyexec/_shim*.so *.egg-info .pytest_cache

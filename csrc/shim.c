@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "execcount.skel.h"
+#include "shim.h"
+
+/* Defined by the cffi module (extern "Python+C"): hands a line to Python. */
+void pyexec_libbpf_log(int level, const char *message);
+
+struct pyexec_counter {
+	struct execcount_bpf *skel;
+	unsigned int max_entries;
+	bool per_key_reads; /* batch lookups unsupported here, or turned off */
+};
+
+static int log_level = LIBBPF_WARN;
+
+static int forward_libbpf_log(enum libbpf_print_level level, const char *format, va_list args)
+{
+	char *message;
+	size_t len;
+
+	if ((int)level > log_level)
+		return 0;
+	if (vasprintf(&message, format, args) < 0)
+		return 0;
+	len = strlen(message);
+	while (len && message[len - 1] == '\n')
+		message[--len] = '\0';
+	pyexec_libbpf_log(level, message);
+	free(message);
+	return 0;
+}
+
+void pyexec_set_log_level(int level)
+{
+	log_level = level;
+	libbpf_set_print(forward_libbpf_log);
+}
+
+const char *pyexec_libbpf_version(void)
+{
+	return libbpf_version_string();
+}
+
+int pyexec_counter_load(const struct pyexec_config *config, struct pyexec_counter **out)
+{
+	struct pyexec_counter *counter;
+	int err;
+
+	counter = calloc(1, sizeof(*counter));
+	if (!counter)
+		return -ENOMEM;
+	counter->skel = execcount_bpf__open();
+	if (!counter->skel) {
+		err = -errno;
+		goto fail;
+	}
+	if (config->max_entries) {
+		err = bpf_map__set_max_entries(counter->skel->maps.exec_count, config->max_entries);
+		if (err)
+			goto fail;
+	}
+	err = execcount_bpf__load(counter->skel);
+	if (err)
+		goto fail;
+	counter->max_entries = bpf_map__max_entries(counter->skel->maps.exec_count);
+	*out = counter;
+	return 0;
+fail:
+	pyexec_counter_destroy(counter);
+	return err;
+}
+
+int pyexec_counter_attach(struct pyexec_counter *counter)
+{
+	return execcount_bpf__attach(counter->skel);
+}
+
+void pyexec_counter_destroy(struct pyexec_counter *counter)
+{
+	if (!counter)
+		return;
+	execcount_bpf__destroy(counter->skel);
+	free(counter);
+}
+
+unsigned int pyexec_counter_max_entries(const struct pyexec_counter *counter)
+{
+	return counter->max_entries;
+}
+
+void pyexec_counter_use_per_key_reads(struct pyexec_counter *counter)
+{
+	counter->per_key_reads = true;
+}
+
+static int read_per_key(int fd, struct exec_key *keys, unsigned long long *counts,
+			unsigned int capacity, unsigned int *found)
+{
+	const struct exec_key *previous = NULL;
+	unsigned int n = 0;
+	int err;
+
+	while (n < capacity) {
+		err = bpf_map_get_next_key(fd, previous, &keys[n]);
+		if (err == -ENOENT)
+			break;
+		if (err)
+			return err;
+		previous = &keys[n];
+		err = bpf_map_lookup_elem(fd, &keys[n], &counts[n]);
+		if (err == -ENOENT) /* deleted since: keys[n] is reused */
+			continue;
+		if (err)
+			return err;
+		n++;
+	}
+	*found = n;
+	return 0;
+}
+
+static bool batch_unsupported(int err)
+{
+	return err == -EINVAL || err == -EOPNOTSUPP || err == -ENOTSUP || err == -524 /* ENOTSUPP */;
+}
+
+int pyexec_counter_read(struct pyexec_counter *counter, struct exec_key *keys,
+			unsigned long long *counts, unsigned int capacity, unsigned int *found)
+{
+	int fd = bpf_map__fd(counter->skel->maps.exec_count);
+	unsigned long long token; /* where the kernel resumes: a bucket index */
+	const void *resume = NULL;
+	unsigned int n = 0, batch;
+	int err;
+
+	if (counter->per_key_reads)
+		return read_per_key(fd, keys, counts, capacity, found);
+	while (n < capacity) {
+		batch = capacity - n;
+		err = bpf_map_lookup_batch(fd, resume, &token, &keys[n], &counts[n], &batch, NULL);
+		if (err && n == 0 && batch_unsupported(err)) {
+			counter->per_key_reads = true;
+			return read_per_key(fd, keys, counts, capacity, found);
+		}
+		n += batch;
+		resume = &token;
+		if (err == -ENOENT) /* the last batch: the whole map is read */
+			break;
+		if (err)
+			return err;
+	}
+	*found = n;
+	return 0;
+}
+
+int pyexec_counter_stats(struct pyexec_counter *counter, struct exec_stats *out)
+{
+	int cpus = libbpf_num_possible_cpus();
+	struct exec_stats *per_cpu;
+	unsigned int zero = 0;
+	int err, cpu;
+
+	if (cpus < 0)
+		return cpus;
+	per_cpu = calloc(cpus, sizeof(*per_cpu));
+	if (!per_cpu)
+		return -ENOMEM;
+	err = bpf_map_lookup_elem(bpf_map__fd(counter->skel->maps.exec_stats), &zero, per_cpu);
+	if (err)
+		goto out;
+	memset(out, 0, sizeof(*out));
+	for (cpu = 0; cpu < cpus; cpu++) {
+		out->dropped += per_cpu[cpu].dropped;
+		out->truncated += per_cpu[cpu].truncated;
+		out->errors += per_cpu[cpu].errors;
+	}
+out:
+	free(per_cpu);
+	return err;
+}

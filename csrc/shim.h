@@ -1,0 +1,33 @@
+/* The C API of pyexec's extension: a thin layer over libbpf and the
+ * execcount skeleton. cffi reads this file as its cdef. Every int-returning
+ * function returns 0 or a negative errno. */
+#pragma once
+#include "execcount.h"
+
+struct pyexec_counter;
+
+/* Settings applied between opening and loading the BPF object. */
+struct pyexec_config {
+	unsigned int max_entries; /* capacity of exec_count; 0 keeps the default */
+};
+
+/* Opens, configures and loads the BPF program; counting starts on attach. */
+int pyexec_counter_load(const struct pyexec_config *config, struct pyexec_counter **out);
+int pyexec_counter_attach(struct pyexec_counter *counter);
+/* Detaches, unloads and frees; NULL is fine. */
+void pyexec_counter_destroy(struct pyexec_counter *counter);
+
+unsigned int pyexec_counter_max_entries(const struct pyexec_counter *counter);
+/* Copies the whole of exec_count into keys/counts (room for capacity entries)
+ * in as few syscalls as the kernel allows; *found is how many were copied. */
+int pyexec_counter_read(struct pyexec_counter *counter, struct exec_key *keys,
+			unsigned long long *counts, unsigned int capacity, unsigned int *found);
+/* Reads key by key from now on, as on kernels without batch map operations. */
+void pyexec_counter_use_per_key_reads(struct pyexec_counter *counter);
+/* Sums exec_stats over all CPUs. */
+int pyexec_counter_stats(struct pyexec_counter *counter, struct exec_stats *out);
+
+/* libbpf messages up to this level (0 warn, 1 info, 2 debug) are passed to
+ * pyexec_libbpf_log; the rest are not even formatted. */
+void pyexec_set_log_level(int level);
+const char *pyexec_libbpf_version(void);

@@ -1,0 +1,27 @@
+"""pyexec: how many times each binary is executed on this host, counted with eBPF.
+
+    from pyexec import ExecCounter
+    with ExecCounter() as counter:
+        subprocess.run(["ls"])
+        print(counter.snapshot())   # {"/usr/bin/ls": 1, ...}
+"""
+
+import logging
+from importlib.metadata import version as _version
+
+from .counter import DEFAULT_MAX_ENTRIES, ExecCounter, ExecStats, libbpf_version
+from .errors import BpfPermissionError, PyexecError, UnsupportedKernelError
+
+__version__ = _version("pyexec")
+__all__ = [
+    "DEFAULT_MAX_ENTRIES",
+    "BpfPermissionError",
+    "ExecCounter",
+    "ExecStats",
+    "PyexecError",
+    "UnsupportedKernelError",
+    "libbpf_version",
+]
+
+# A library stays quiet unless its user configures logging.
+logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -1,0 +1,51 @@
+"""pyexec's exceptions, and the one place where shim return codes become them."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+ENOTSUPP = 524  # the kernel's own "operation not supported", not in errno
+
+
+class PyexecError(Exception):
+    """Base class of every error pyexec raises."""
+
+    def __str__(self) -> str:
+        if isinstance(self, OSError) and self.strerror:
+            return self.strerror
+        return super().__str__()
+
+
+class BpfPermissionError(PyexecError, PermissionError):
+    """The kernel refused to load or attach BPF for lack of privilege."""
+
+
+class UnsupportedKernelError(PyexecError, OSError):
+    """The running kernel lacks something pyexec needs (BTF, a tracepoint, a BPF feature)."""
+
+
+_UNSUPPORTED = {errno.ENOENT, errno.ESRCH, errno.EOPNOTSUPP, errno.ENOSYS, ENOTSUPP}
+
+PERMISSION_FIX = (
+    "run as root, or give the process CAP_BPF and CAP_PERFMON (e.g. sudo pyexec run)"
+)
+KERNEL_FIX = "pyexec needs Linux 5.5 or newer built with CONFIG_DEBUG_INFO_BTF=y"
+
+
+def check(rc: int, action: str) -> None:
+    """Raises the matching exception when a shim call returned -errno."""
+    if rc >= 0:
+        return
+    code = -rc
+    reason = os.strerror(code) if code != ENOTSUPP else "Operation not supported"
+    if code == errno.EPERM:
+        fix = PERMISSION_FIX
+        if os.geteuid() == 0:
+            fix += "; as root, check that kernel lockdown or a security module does not forbid BPF"
+        raise BpfPermissionError(code, f"cannot {action}: {reason}: {fix}")
+    if code in _UNSUPPORTED:
+        raise UnsupportedKernelError(code, f"cannot {action}: {reason}: {KERNEL_FIX}")
+    error = PyexecError(f"cannot {action}: {reason} (run with --verbose for libbpf's log)")
+    error.errno = code  # type: ignore[attr-defined]
+    raise error
