@@ -27,9 +27,7 @@ class UnsupportedKernelError(PyexecError, OSError):
 
 _UNSUPPORTED = {errno.ENOENT, errno.ESRCH, errno.EOPNOTSUPP, errno.ENOSYS, ENOTSUPP}
 
-PERMISSION_FIX = (
-    "run as root, or give the process CAP_BPF and CAP_PERFMON (e.g. sudo pyexec run)"
-)
+CAPABILITIES_NEEDED = {"CAP_BPF": 39, "CAP_PERFMON": 38}
 KERNEL_FIX = "pyexec needs Linux 5.5 or newer built with CONFIG_DEBUG_INFO_BTF=y"
 
 
@@ -40,12 +38,27 @@ def check(rc: int, action: str) -> None:
     code = -rc
     reason = os.strerror(code) if code != ENOTSUPP else "Operation not supported"
     if code == errno.EPERM:
-        fix = PERMISSION_FIX
-        if os.geteuid() == 0:
-            fix += "; as root, check that kernel lockdown or a security module does not forbid BPF"
-        raise BpfPermissionError(code, f"cannot {action}: {reason}: {fix}")
+        raise BpfPermissionError(code, f"cannot {action}: {reason}: {permission_fix()}")
     if code in _UNSUPPORTED:
         raise UnsupportedKernelError(code, f"cannot {action}: {reason}: {KERNEL_FIX}")
     error = PyexecError(f"cannot {action}: {reason} (run with --verbose for libbpf's log)")
     error.errno = code  # type: ignore[attr-defined]
     raise error
+
+
+def missing_capabilities() -> list[str]:
+    """The capabilities pyexec needs that this process does not have."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("CapEff:"))
+    effective = int(line.split()[1], 16)
+    return [name for name, bit in CAPABILITIES_NEEDED.items() if not effective >> bit & 1]
+
+
+def permission_fix() -> str:
+    missing = missing_capabilities()
+    if missing:
+        return (
+            f"this process lacks {' and '.join(missing)}: run it as root "
+            "(e.g. sudo pyexec run) or grant it CAP_BPF and CAP_PERFMON"
+        )
+    return "the capabilities are there, so kernel lockdown or a security module forbids BPF"

@@ -1,0 +1,138 @@
+"""The pyexec command line."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .counter import DEFAULT_MAX_ENTRIES, ExecCounter, libbpf_version
+from .errors import BpfPermissionError, PyexecError, UnsupportedKernelError
+from .report import Report
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_UNSUPPORTED = 69  # EX_UNAVAILABLE: the kernel lacks BTF or the tracepoint
+EXIT_NO_PERMISSION = 77  # EX_NOPERM: not root, nor CAP_BPF + CAP_PERFMON
+
+EXIT_CODES_HELP = (
+    f"Exit codes: {EXIT_OK} ok, {EXIT_USAGE} usage error, {EXIT_UNSUPPORTED} unsupported kernel "
+    f"(no BTF, missing tracepoint), {EXIT_NO_PERMISSION} no permission (not root, nor CAP_BPF + "
+    f"CAP_PERFMON), {EXIT_ERROR} any other error."
+)
+
+app = typer.Typer(
+    help="Count how many times each binary is executed on this host, with eBPF.",
+    epilog=EXIT_CODES_HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class OutputFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def wait_for_stop(duration: float | None) -> None:
+    """Returns after duration seconds, or at Ctrl-C or SIGTERM, whichever is first."""
+    stop = threading.Event()
+    handler = lambda signum, frame: stop.set()  # noqa: E731
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        stop.wait(duration)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@app.command(epilog="Example: sudo pyexec run --duration 60 --top 20 --format json")
+def run(
+    duration: Annotated[
+        Optional[float],
+        typer.Option(min=0, help="Stop after this many seconds instead of at Ctrl-C or SIGTERM."),
+    ] = None,
+    top: Annotated[
+        Optional[int], typer.Option(min=1, help="Show only the N most executed binaries.")
+    ] = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="How to print the counts.")
+    ] = OutputFormat.table,
+    max_entries: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=2**31 - 1,
+            help="Distinct binaries the kernel map holds; executions of more are counted as dropped.",
+        ),
+    ] = DEFAULT_MAX_ENTRIES,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show libbpf's log on stderr.")] = False,
+) -> None:
+    """Count every successful program execution until stopped, then print the counts, most executed first."""
+    if verbose:
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    with ExecCounter(max_entries=max_entries) as counter:
+        started = time.monotonic()
+        until = f"for {duration:g} s" if duration is not None else "until Ctrl-C or SIGTERM"
+        stderr.print(f"pyexec: counting executions {until}", style="dim")
+        wait_for_stop(duration)
+        report = Report(counter.snapshot(), counter.stats(), time.monotonic() - started)
+    if output_format is OutputFormat.json:
+        print(report.to_json(top))
+    elif output_format is OutputFormat.csv:
+        sys.stdout.flush()
+        report.write_csv(sys.stdout.buffer, top)
+    else:
+        # In a pipe, long paths stay on one line rather than fold at 80 columns.
+        width = None if sys.stdout.isatty() else 1 << 16
+        stdout = Console(highlight=False, soft_wrap=True, width=width)
+        stdout.print(report.table(top))
+        stdout.print(report.summary())
+
+
+@app.command(epilog="Example: pyexec version")
+def version() -> None:
+    """Show the versions of pyexec, the libbpf linked into it, and the running kernel."""
+    print(f"pyexec {__version__}")
+    print(f"libbpf {libbpf_version().lstrip('v')}")
+    print(f"kernel {os.uname().release}")
+
+
+# Typer may bundle its own click: find click's base exception through Typer's.
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: errors become one line on stderr and a documented exit code."""
+    try:
+        code = typer.main.get_command(app).main(
+            args=argv, prog_name="pyexec", standalone_mode=False
+        )
+    except _ClickException as error:
+        command = getattr(getattr(error, "ctx", None), "command_path", "pyexec")
+        stderr.print(f"pyexec: {error.format_message()} (see '{command} --help')", markup=False)
+        code = error.exit_code
+    except BpfPermissionError as error:
+        code = fail(error, EXIT_NO_PERMISSION)
+    except UnsupportedKernelError as error:
+        code = fail(error, EXIT_UNSUPPORTED)
+    except (PyexecError, OSError) as error:
+        code = fail(error, EXIT_ERROR)
+    except typer.Abort:
+        code = EXIT_ERROR
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def fail(error: BaseException, code: int) -> int:
+    stderr.print(f"pyexec: error: {error}", markup=False)
+    return code

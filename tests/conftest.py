@@ -1,0 +1,37 @@
+"""Fixtures for tests against the real kernel: they load pyexec's BPF program."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+IN_CI = os.environ.get("CI") == "true"
+
+# BPF tests need root; they skip without it, except in CI, where they must run.
+bpf = pytest.mark.skipif(
+    os.geteuid() != 0 and not IN_CI, reason="loading BPF needs root (runs in CI)"
+)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A directory with a unique name, so no other process execs our binaries' paths."""
+    path = tmp_path / f"pyexec-{uuid.uuid4().hex[:12]}"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def true_binary(workdir: Path) -> Path:
+    """A private copy of /bin/true: every exec of it is one of ours."""
+    return copy_true(workdir / "true")
+
+
+def copy_true(destination: Path | bytes) -> Path | bytes:
+    shutil.copy2(shutil.which("true") or "/bin/true", destination)
+    os.chmod(destination, 0o755)
+    return destination

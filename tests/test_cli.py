@@ -1,0 +1,159 @@
+"""The pyexec command line, run as a user would: in a subprocess."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import bpf, copy_true
+from .workload import posix_spawn_many
+
+PYEXEC = [sys.executable, "-m", "pyexec"]
+
+
+def start_run(*args: str) -> subprocess.Popen:
+    """Starts `pyexec run` and returns once it says it is counting."""
+    process = subprocess.Popen(
+        [*PYEXEC, "run", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    line = process.stderr.readline()
+    assert b"counting" in line, line + process.stderr.read()
+    return process
+
+
+def finish(process: subprocess.Popen) -> tuple[int, bytes, bytes]:
+    stdout, stderr = process.communicate(timeout=60)
+    return process.returncode, stdout, stderr
+
+
+@bpf
+def test_json_counts_a_workload_started_after_attach(true_binary: Path) -> None:
+    process = start_run("--duration", "3", "--format", "json")
+    posix_spawn_many(true_binary, 7)
+    code, stdout, stderr = finish(process)
+    assert code == 0, stderr
+    result = json.loads(stdout)
+    assert set(result) == {
+        "counts", "total", "distinct", "dropped", "truncated", "errors", "duration_s"
+    }
+    counts = {entry["path"]: entry["count"] for entry in result["counts"]}
+    assert counts[str(true_binary)] == 7
+    assert result["total"] == sum(counts.values())
+    assert result["distinct"] == len(counts)
+    assert (result["dropped"], result["truncated"], result["errors"]) == (0, 0, 0)
+    assert 2.9 < result["duration_s"] < 10
+    ranked = [entry["count"] for entry in result["counts"]]
+    assert ranked == sorted(ranked, reverse=True)
+
+
+@bpf
+def test_top_limits_the_rows_but_not_the_totals(workdir: Path) -> None:
+    binaries = [copy_true(workdir / f"true{i}") for i in range(3)]
+    process = start_run("--duration", "2", "--format", "json", "--top", "1")
+    for times, binary in enumerate(binaries, start=20):
+        posix_spawn_many(binary, times)
+    code, stdout, _ = finish(process)
+    result = json.loads(stdout)
+    assert code == 0
+    assert result["counts"] == [{"path": str(binaries[-1]), "count": 22}]
+    assert result["total"] >= 20 + 21 + 22
+    assert result["distinct"] >= 3
+
+
+# A name with everything CSV must quote, and bytes that are not UTF-8.
+AWKWARD_NAME = b'a,b "c"\nd\xff'
+
+
+@bpf
+def test_csv_quotes_awkward_paths_and_keeps_their_bytes(workdir: Path) -> None:
+    binary = copy_true(os.fsencode(workdir) + b"/" + AWKWARD_NAME)
+    process = start_run("--duration", "2", "--format", "csv")
+    posix_spawn_many(binary, 4)
+    code, stdout, _ = finish(process)
+    assert code == 0
+    rows = list(csv.reader(io.StringIO(os.fsdecode(stdout), newline="")))
+    assert rows[0] == ["count", "path"]
+    counts = {os.fsencode(path): int(count) for count, path in rows[1:]}
+    assert counts[binary] == 4
+
+
+@bpf
+def test_json_keeps_the_bytes_of_a_non_utf8_path(workdir: Path) -> None:
+    binary = copy_true(os.fsencode(workdir) + b"/" + AWKWARD_NAME)
+    process = start_run("--duration", "2", "--format", "json")
+    posix_spawn_many(binary, 2)
+    code, stdout, _ = finish(process)
+    assert code == 0
+    stdout.decode("ascii")  # the document itself is plain ASCII
+    counts = {os.fsencode(e["path"]): e["count"] for e in json.loads(stdout)["counts"]}
+    assert counts[binary] == 2
+
+
+@bpf
+def test_table_shows_the_count_and_the_lost_executions(true_binary: Path) -> None:
+    process = start_run("--duration", "2")
+    posix_spawn_many(true_binary, 5)
+    code, stdout, _ = finish(process)
+    assert code == 0
+    lines = stdout.decode().splitlines()
+    assert lines[0].split() == ["COUNT", "PATH"]
+    assert f"5  {true_binary}" in [line.strip() for line in lines]
+    assert "dropped 0 · truncated 0 · errors 0" in lines[-1]
+
+
+@bpf
+def test_sigterm_stops_the_run_and_prints_the_counts(true_binary: Path) -> None:
+    process = start_run("--format", "json")
+    posix_spawn_many(true_binary, 3)
+    process.send_signal(signal.SIGTERM)
+    code, stdout, _ = finish(process)
+    assert code == 0
+    counts = {e["path"]: e["count"] for e in json.loads(stdout)["counts"]}
+    assert counts[str(true_binary)] == 3
+
+
+def test_a_bad_format_is_a_one_line_usage_error() -> None:
+    result = subprocess.run([*PYEXEC, "run", "--format", "xml"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert "--format" in result.stderr and "'xml'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unknown_option_is_a_usage_error() -> None:
+    result = subprocess.run([*PYEXEC, "run", "--bogus"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.startswith("pyexec: No such option: --bogus")
+
+
+def test_without_capabilities_it_exits_77_and_names_them() -> None:
+    drop_all = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs"]
+    result = subprocess.run(
+        [*drop_all, *PYEXEC, "run", "--duration", "1"], capture_output=True, text=True
+    )
+    assert result.returncode == 77, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "lacks CAP_BPF and CAP_PERFMON" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_version_names_pyexec_libbpf_and_the_kernel() -> None:
+    result = subprocess.run([*PYEXEC, "version"], capture_output=True, text=True, check=True)
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("pyexec ")
+    assert lines[1].startswith("libbpf 1.")
+    assert lines[2] == f"kernel {os.uname().release}"
+
+
+def test_help_documents_the_exit_codes() -> None:
+    result = subprocess.run([*PYEXEC, "--help"], capture_output=True, text=True, check=True)
+    text = " ".join(result.stdout.split())
+    for code in ("0 ok", "2 usage error", "69 unsupported kernel", "77 no permission"):
+        assert code in text

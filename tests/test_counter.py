@@ -1,0 +1,159 @@
+"""ExecCounter against the real kernel: exact counts for workloads the tests run."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import platform
+from pathlib import Path
+
+import pytest
+
+from pyexec import DEFAULT_MAX_ENTRIES, ExecCounter, ExecStats, PyexecError
+from pyexec._shim import lib
+
+from .conftest import bpf, copy_true
+from .workload import exec_in_child, fork_exec_many, posix_spawn_many, run_concurrently
+
+pytestmark = bpf
+
+SYS_EXECVEAT = {"x86_64": 322, "aarch64": 281}.get(platform.machine())
+
+
+def test_concurrent_spawns_are_counted_exactly(true_binary: Path) -> None:
+    per_worker = 1000
+    with ExecCounter() as counter:
+        run_concurrently(
+            (posix_spawn_many, true_binary, per_worker),
+            (fork_exec_many, true_binary, per_worker),
+        )
+        counts = counter.snapshot()
+        assert counter.stats() == ExecStats(dropped=0, truncated=0, errors=0)
+    assert counts[str(true_binary)] == 2 * per_worker
+
+
+def test_per_key_reads_match_batch_reads(workdir: Path) -> None:
+    binaries = [copy_true(workdir / f"true{i}") for i in range(50)]
+    with ExecCounter() as counter:
+        for times, binary in enumerate(binaries, start=1):
+            posix_spawn_many(binary, times)
+        batch = counter.snapshot()
+        lib.pyexec_counter_use_per_key_reads(counter._counter)
+        per_key = counter.snapshot()
+    ours = {str(binary): times for times, binary in enumerate(binaries, start=1)}
+    assert {path: batch[path] for path in ours} == ours
+    assert {path: per_key[path] for path in ours} == ours
+
+
+def test_fexecve_is_counted_under_its_dev_fd_name(true_binary: Path) -> None:
+    fd_number = 913  # unlikely to be used by anyone else's fexecve meanwhile
+
+    def fexecve() -> None:
+        os.dup2(os.open(true_binary, os.O_RDONLY), fd_number)
+        os.execve(fd_number, [str(true_binary)], {})
+
+    with ExecCounter() as counter:
+        assert exec_in_child(fexecve) == 0
+        counts = counter.snapshot()
+    assert counts.get(f"/dev/fd/{fd_number}") == 1
+    assert str(true_binary) not in counts
+
+
+@pytest.mark.skipif(SYS_EXECVEAT is None, reason="execveat's number is known for x86_64 and aarch64")
+def test_execveat_relative_to_a_directory_is_counted(true_binary: Path) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd_number = 914
+
+    def execveat() -> None:
+        os.dup2(os.open(true_binary.parent, os.O_RDONLY | os.O_DIRECTORY), fd_number)
+        argv = (ctypes.c_char_p * 2)(b"true", None)
+        envp = (ctypes.c_char_p * 1)(None)
+        libc.syscall(SYS_EXECVEAT, fd_number, b"true", argv, envp, 0)
+        raise OSError(ctypes.get_errno(), "execveat")
+
+    with ExecCounter() as counter:
+        assert exec_in_child(execveat) == 0
+        counts = counter.snapshot()
+    assert counts.get(f"/dev/fd/{fd_number}/true") == 1
+
+
+def test_failed_execs_are_not_counted(workdir: Path, true_binary: Path) -> None:
+    missing = workdir / "missing"
+    not_executable = copy_true(workdir / "not-executable")
+    os.chmod(not_executable, 0o644)
+    with ExecCounter() as counter:
+        assert exec_in_child(lambda: os.execv(missing, [missing])) == 100 + errno.ENOENT
+        # Root passes permission checks, but not a file without any execute bit.
+        assert exec_in_child(lambda: os.execv(not_executable, [not_executable])) == 100 + errno.EACCES
+        posix_spawn_many(true_binary, 3)
+        counts = counter.snapshot()
+    assert str(missing) not in counts
+    assert str(not_executable) not in counts
+    assert counts[str(true_binary)] == 3
+
+
+def test_a_full_map_counts_what_it_cannot_store_as_dropped(workdir: Path) -> None:
+    binaries = [copy_true(workdir / f"true{i:02}") for i in range(40)]
+    # An unbounded counter beside the small one sees every exec, ours and the host's.
+    with ExecCounter() as everything, ExecCounter(max_entries=8) as small:
+        for binary in binaries:
+            posix_spawn_many(binary, 2)
+        stored, stats = small.snapshot(), small.stats()
+        reference = everything.snapshot()
+    assert len(stored) == 8
+    assert sum(stored.values()) + stats.dropped == sum(reference.values())
+    ours_stored = sum(count for path, count in stored.items() if path.startswith(str(workdir)))
+    assert stats.dropped >= 2 * len(binaries) - ours_stored
+    assert ours_stored % 2 == 0  # a stored binary got both of its executions
+
+
+def long_path(workdir: Path, length: int) -> bytes:
+    """A binary whose absolute path is exactly length bytes long."""
+    directory = os.fsencode(workdir)
+    while len(directory) + 1 + 200 < length:
+        directory += b"/" + b"d" * 200
+        os.makedirs(directory, exist_ok=True)
+    name = b"t" * (length - len(directory) - 1)
+    return copy_true(directory + b"/" + name)
+
+
+def test_a_path_longer_than_255_bytes_is_counted_as_truncated(workdir: Path) -> None:
+    fits, too_long = long_path(workdir, 255), long_path(workdir, 300)
+    with ExecCounter() as counter:
+        posix_spawn_many(fits, 2)
+        before = counter.stats().truncated
+        posix_spawn_many(too_long, 3)
+        counts, after = counter.snapshot(), counter.stats().truncated
+    assert before == 0
+    assert after == 3
+    assert counts[os.fsdecode(fits)] == 2
+    assert counts[os.fsdecode(too_long[:255])] == 3
+
+
+def test_a_non_utf8_path_round_trips_through_snapshot(workdir: Path) -> None:
+    binary = copy_true(os.fsencode(workdir) + b"/tr\xffue\xc3")
+    with ExecCounter() as counter:
+        posix_spawn_many(binary, 2)
+        counts = counter.snapshot()
+    (path,) = [path for path in counts if path.startswith(str(workdir))]
+    assert os.fsencode(path) == binary
+    assert counts[path] == 2
+
+
+def test_max_entries_is_applied_and_validated() -> None:
+    with ExecCounter(max_entries=100) as counter:
+        assert lib.pyexec_counter_max_entries(counter._counter) == 100
+    assert ExecCounter().max_entries == DEFAULT_MAX_ENTRIES
+    with pytest.raises(ValueError, match="max_entries"):
+        ExecCounter(max_entries=0)
+
+
+def test_close_is_safe_twice_and_reads_after_it_fail(true_binary: Path) -> None:
+    counter = ExecCounter().start()
+    posix_spawn_many(true_binary, 1)
+    assert counter.snapshot()[str(true_binary)] == 1
+    counter.close()
+    counter.close()
+    with pytest.raises(PyexecError, match="not started"):
+        counter.snapshot()

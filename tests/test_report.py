@@ -1,0 +1,55 @@
+"""Report renderings, on made-up counts (no kernel needed)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+
+from pyexec import ExecStats
+from pyexec.report import Report, printable
+
+ODD = os.fsdecode(b'/opt/a,b "c"\nd\xff')
+REPORT = Report(
+    counts={"/usr/bin/ls": 3, ODD: 3, "/usr/bin/cat": 9},
+    stats=ExecStats(dropped=1, truncated=2, errors=0),
+    duration_s=1.23456,
+)
+
+
+def test_ranked_is_most_executed_first_then_by_path() -> None:
+    assert REPORT.ranked() == [("/usr/bin/cat", 9), (ODD, 3), ("/usr/bin/ls", 3)]
+    assert REPORT.ranked(top=1) == [("/usr/bin/cat", 9)]
+
+
+def test_json_schema_and_totals() -> None:
+    document = json.loads(REPORT.to_json(top=2))
+    assert document == {
+        "counts": [{"path": "/usr/bin/cat", "count": 9}, {"path": ODD, "count": 3}],
+        "total": 15,
+        "distinct": 3,
+        "dropped": 1,
+        "truncated": 2,
+        "errors": 0,
+        "duration_s": 1.235,
+    }
+
+
+def test_csv_round_trips_the_exact_path_bytes() -> None:
+    out = io.BytesIO()
+    REPORT.write_csv(out)
+    rows = list(csv.reader(io.StringIO(os.fsdecode(out.getvalue()), newline="")))
+    assert rows == [["count", "path"], ["9", "/usr/bin/cat"], ["3", ODD], ["3", "/usr/bin/ls"]]
+    assert os.fsencode(rows[2][1]) == b'/opt/a,b "c"\nd\xff'
+
+
+def test_printable_escapes_control_characters_and_undecodable_bytes() -> None:
+    assert printable(ODD) == '/opt/a,b "c"\\nd\\xff'
+    assert printable("/usr/bin/[ls]") == "/usr/bin/[ls]"
+
+
+def test_summary_names_every_kind_of_loss() -> None:
+    assert REPORT.summary().plain == (
+        "15 executions of 3 binaries in 1.2 s · dropped 1 · truncated 2 · errors 0"
+    )

@@ -1,0 +1,50 @@
+"""Exec workloads whose exact number of executions the tests know."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+
+def posix_spawn_many(path: os.PathLike | bytes, times: int) -> None:
+    for _ in range(times):
+        pid = os.posix_spawn(path, [path], {})
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+
+
+def fork_exec_many(path: os.PathLike | bytes, times: int) -> None:
+    for _ in range(times):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.execv(path, [path])
+            finally:
+                os._exit(127)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+
+
+def run_concurrently(*jobs: tuple) -> None:
+    """Runs (function, *args) jobs in parallel processes; fails if any failed."""
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=job[0], args=job[1:]) for job in jobs]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert [worker.exitcode for worker in workers] == [0] * len(workers)
+
+
+def exec_in_child(exec_call) -> int:
+    """Forks; the child calls exec_call() (which should exec). Returns the child's exit code."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            exec_call()
+        except OSError as error:
+            os._exit(100 + error.errno)
+        finally:
+            os._exit(99)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
