@@ -161,6 +161,20 @@ int pyexec_counter_read(struct pyexec_counter *counter, struct exec_key *keys,
 	return 0;
 }
 
+unsigned long pyexec_join_paths(const struct exec_key *keys, unsigned int n, char *out)
+{
+	char *end = out;
+
+	for (unsigned int i = 0; i < n; i++) {
+		size_t len = strnlen(keys[i].path, sizeof(keys[i].path));
+
+		memcpy(end, keys[i].path, len);
+		end[len] = '\0';
+		end += len + 1;
+	}
+	return end - out;
+}
+
 int pyexec_counter_stats(struct pyexec_counter *counter, struct exec_stats *out)
 {
 	int cpus = libbpf_num_possible_cpus();

@@ -22,6 +22,10 @@ unsigned int pyexec_counter_max_entries(const struct pyexec_counter *counter);
  * in as few syscalls as the kernel allows; *found is how many were copied. */
 int pyexec_counter_read(struct pyexec_counter *counter, struct exec_key *keys,
 			unsigned long long *counts, unsigned int capacity, unsigned int *found);
+/* Writes the paths of keys[0..n) to out, each followed by a NUL (out has room
+ * for n * EXEC_PATH_SIZE bytes), so Python decodes them all in one go.
+ * Returns the bytes written. */
+unsigned long pyexec_join_paths(const struct exec_key *keys, unsigned int n, char *out);
 /* Reads key by key from now on, as on kernels without batch map operations. */
 void pyexec_counter_use_per_key_reads(struct pyexec_counter *counter);
 /* Sums exec_stats over all CPUs. */

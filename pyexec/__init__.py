@@ -7,12 +7,10 @@
 """
 
 import logging
-from importlib.metadata import version as _version
-
 from .counter import DEFAULT_MAX_ENTRIES, ExecCounter, ExecStats, libbpf_version
 from .errors import BpfPermissionError, PyexecError, UnsupportedKernelError
 
-__version__ = _version("pyexec")
+__version__ = "0.1.0"
 __all__ = [
     "DEFAULT_MAX_ENTRIES",
     "BpfPermissionError",

@@ -12,7 +12,6 @@ import time
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from . import __version__
 from .counter import DEFAULT_MAX_ENTRIES, ExecCounter, libbpf_version
@@ -35,7 +34,11 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def say(message: str) -> None:
+    """A diagnostic line on stderr (results go to stdout)."""
+    print(f"pyexec: {message}", file=sys.stderr, flush=True)
 
 
 class OutputFormat(str, enum.Enum):
@@ -84,7 +87,7 @@ def run(
     with ExecCounter(max_entries=max_entries) as counter:
         started = time.monotonic()
         until = f"for {duration:g} s" if duration is not None else "until Ctrl-C or SIGTERM"
-        stderr.print(f"pyexec: counting executions {until}", style="dim")
+        say(f"counting executions {until}")
         wait_for_stop(duration)
         report = Report(counter.snapshot(), counter.stats(), time.monotonic() - started)
     if output_format is OutputFormat.json:
@@ -93,6 +96,8 @@ def run(
         sys.stdout.flush()
         report.write_csv(sys.stdout.buffer, top)
     else:
+        from rich.console import Console
+
         # In a pipe, long paths stay on one line rather than fold at 80 columns.
         width = None if sys.stdout.isatty() else 1 << 16
         stdout = Console(highlight=False, soft_wrap=True, width=width)
@@ -120,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     except _ClickException as error:
         command = getattr(getattr(error, "ctx", None), "command_path", "pyexec")
-        stderr.print(f"pyexec: {error.format_message()} (see '{command} --help')", markup=False)
+        say(f"{error.format_message()} (see '{command} --help')")
         code = error.exit_code
     except BpfPermissionError as error:
         code = fail(error, EXIT_NO_PERMISSION)
@@ -134,5 +139,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def fail(error: BaseException, code: int) -> int:
-    stderr.print(f"pyexec: error: {error}", markup=False)
+    say(f"error: {error}")
     return code

@@ -55,7 +55,7 @@ class ExecCounter:
             raise ValueError(f"max_entries must be between 1 and {2**31 - 1}, not {max_entries}")
         self.max_entries = max_entries
         self._counter = ffi.NULL
-        self._keys = self._counts = self._found = None
+        self._keys = self._counts = self._found = self._paths = None
 
     def start(self) -> ExecCounter:
         """Loads the BPF program and attaches it: counting starts here."""
@@ -103,12 +103,15 @@ class ExecCounter:
             self._keys = ffi.new("struct exec_key[]", self.max_entries)
             self._counts = ffi.new("unsigned long long[]", self.max_entries)
             self._found = ffi.new("unsigned int *")
+            self._paths = ffi.new("char[]", self.max_entries * lib.EXEC_PATH_SIZE)
         check(
             lib.pyexec_counter_read(counter, self._keys, self._counts, self.max_entries, self._found),
             "read the exec_count map",
         )
-        keys, found = self._keys, self._found[0]
-        paths = [os.fsdecode(ffi.string(keys[i].path)) for i in range(found)]
+        found = self._found[0]
+        size = lib.pyexec_join_paths(self._keys, found, self._paths)
+        # One decode for all paths; fsdecode is lossless and NUL never occurs in a path.
+        paths = os.fsdecode(ffi.buffer(self._paths, size)[:]).split("\0")[:-1]
         return dict(zip(paths, ffi.unpack(self._counts, found)))
 
     def stats(self) -> ExecStats:

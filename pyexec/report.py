@@ -7,13 +7,13 @@ import io
 import json
 import os
 from dataclasses import dataclass
-from typing import BinaryIO
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, BinaryIO
 
 from .counter import ExecStats
+
+if TYPE_CHECKING:  # rich costs 40 ms to import: only done when a table is drawn
+    from rich.table import Table
+    from rich.text import Text
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,9 @@ class Report:
         out.write(os.fsencode(text.getvalue()))
 
     def table(self, top: int | None = None) -> Table:
+        from rich.table import Table
+        from rich.text import Text
+
         table = Table(box=None, pad_edge=False)
         table.add_column("COUNT", justify="right", style="bold")
         table.add_column("PATH", overflow="fold")
@@ -65,6 +68,8 @@ class Report:
 
     def summary(self) -> Text:
         """The footer: totals, and what was lost, in red when anything was."""
+        from rich.text import Text
+
         text = Text(
             f"{self.total} executions of {len(self.counts)} binaries in {self.duration_s:.1f} s"
         )
