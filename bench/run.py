@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,38 +41,41 @@ class Tool:
 
     name: str
     argv: list[str]
-    ready_line: bytes
+    ready_line: bytes  # printed, on stdout or stderr, once the tool counts
     stop_signal: int
 
     def start(self) -> None:
-        self.out = tempfile.TemporaryFile()
         programs_before = bpf_program_ids()
         started = time.perf_counter()
-        self.process = subprocess.Popen(self.argv, stdout=self.out, stderr=subprocess.PIPE)
-        for line in self.process.stderr if self.ready_line.startswith(b"pyexec") else []:
-            if line.startswith(self.ready_line):
-                break
-        else:
-            self._wait_stdout_line()
+        self.process = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.output: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
+        ready = threading.Event()
+        self.readers = [
+            threading.Thread(target=self._collect, args=(stream, ready))
+            for stream in self.output
+        ]
+        for reader in self.readers:
+            reader.start()
+        if not ready.wait(timeout=60):
+            raise SystemExit(f"{self.name} did not attach: {b''.join(self.output['stderr'])!r}")
         self.startup_s = time.perf_counter() - started
         self.programs = bpf_program_ids() - programs_before
 
-    def _wait_stdout_line(self) -> None:
-        while True:
-            self.out.seek(0)
-            if self.ready_line in self.out.read():
-                return
-            if self.process.poll() is not None:
-                raise SystemExit(f"{self.name} exited: {self.process.stderr.read().decode()}")
-            time.sleep(0.001)
+    def _collect(self, stream: str, ready: threading.Event) -> None:
+        for line in getattr(self.process, stream):
+            self.output[stream].append(line)
+            if line.startswith(self.ready_line):
+                ready.set()
 
     def stop(self) -> bytes:
+        """Stops the tool and returns what it printed on stdout."""
         self.process.send_signal(self.stop_signal)
-        _, status, usage = os.wait4(self.process.pid, 0)
+        _, status, usage = os.wait4(self.process.pid, 0)  # wait4 for the peak RSS
         self.process.returncode = os.waitstatus_to_exitcode(status)
         self.peak_rss_mib = usage.ru_maxrss / 1024
-        self.out.seek(0)
-        return self.out.read()
+        for reader in self.readers:
+            reader.join()
+        return b"".join(self.output["stdout"])
 
 
 def pyexec_tool() -> Tool:
@@ -90,6 +94,7 @@ def bpf_program_ids() -> set[int]:
 def bpf_program_stats(ids: set[int]) -> tuple[int, int]:
     """(run_time_ns, run_cnt) summed over the programs, from the kernel's BPF stats."""
     listing = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True, check=True)
+    # bpftrace's BEGIN is a uprobe (type kprobe): not part of the per-exec cost.
     chosen = [p for p in json.loads(listing.stdout) if p["id"] in ids and p["type"] != "kprobe"]
     return sum(p.get("run_time_ns", 0) for p in chosen), sum(p.get("run_cnt", 0) for p in chosen)
 
