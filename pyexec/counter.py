@@ -20,7 +20,7 @@ _LIBBPF_LEVELS = (logging.WARNING, logging.INFO, logging.DEBUG)  # libbpf's 0, 1
 @ffi.def_extern()
 def pyexec_libbpf_log(level: int, message: object) -> None:
     text = ffi.string(message).decode("utf-8", "backslashreplace")
-    libbpf_logger.log(_LIBBPF_LEVELS[min(level, 2)], "%s", text)
+    libbpf_logger.log(_LIBBPF_LEVELS[min(level, 2)], "%s", text.removeprefix("libbpf: "))
 
 
 def _sync_libbpf_log_level() -> None:

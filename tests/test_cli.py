@@ -11,6 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from pyexec.cli import main
+
 from .conftest import bpf, copy_true
 from .workload import posix_spawn_many
 
@@ -157,3 +161,27 @@ def test_help_documents_the_exit_codes() -> None:
     text = " ".join(result.stdout.split())
     for code in ("0 ok", "2 usage error", "69 unsupported kernel", "77 no permission"):
         assert code in text
+
+
+@bpf
+def test_verbose_shows_libbpf_log_on_stderr() -> None:
+    result = subprocess.run(
+        [*PYEXEC, "run", "--duration", "0", "--verbose", "--format", "json"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    libbpf_lines = [line for line in result.stderr.splitlines() if line.startswith("pyexec.libbpf: ")]
+    assert any("sched_process_exec" in line or "count_exec" in line for line in libbpf_lines)
+    quiet = subprocess.run([*PYEXEC, "run", "--duration", "0"], capture_output=True, text=True)
+    assert "pyexec.libbpf" not in quiet.stderr
+
+
+def test_a_kernel_without_btf_exits_69(monkeypatch, capsys) -> None:
+    monkeypatch.setattr("pyexec.counter.KERNEL_BTF", "/nonexistent/btf/vmlinux")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--duration", "0"])
+    assert exit_info.value.code == 69
+    error = capsys.readouterr().err
+    assert error.startswith("pyexec: error: /nonexistent/btf/vmlinux is missing")
+    assert "CONFIG_DEBUG_INFO_BTF" in error

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pyexec import DEFAULT_MAX_ENTRIES, ExecCounter, ExecStats, PyexecError
+from pyexec import DEFAULT_MAX_ENTRIES, ExecCounter, ExecStats, PyexecError, UnsupportedKernelError
 from pyexec._shim import lib
 
 from .conftest import bpf, copy_true
@@ -157,3 +157,10 @@ def test_close_is_safe_twice_and_reads_after_it_fail(true_binary: Path) -> None:
     counter.close()
     with pytest.raises(PyexecError, match="not started"):
         counter.snapshot()
+
+
+def test_without_kernel_btf_start_raises_unsupported_kernel(monkeypatch) -> None:
+    monkeypatch.setattr("pyexec.counter.KERNEL_BTF", "/nonexistent/btf/vmlinux")
+    with pytest.raises(UnsupportedKernelError) as error:
+        ExecCounter().start()
+    assert isinstance(error.value, OSError)
