@@ -43,14 +43,13 @@ deps:
 ## artifacts: everything the cffi build reads (build.py calls this)
 artifacts: $(BUILD)/execcount.skel.h $(LIBBPF_DEP)
 
-# libbpf: Debian's copy of the pinned upstream source, checked against its sha256.
-$(LIBBPF_TARBALL): vendor/libbpf/manifest vendor/libbpf/fetch.sh
-	@vendor/libbpf/fetch.sh $@ $(BUILD)/apt
-
-# ... built static and position-independent, to link into the extension.
-$(LIBBPF_A): $(LIBBPF_TARBALL)
+# libbpf: Debian's copy of the pinned upstream source, checked against its
+# sha256 (fetched once, checked every time), built static and position-
+# independent to link into the extension.
+$(LIBBPF_A): vendor/libbpf/manifest vendor/libbpf/fetch.sh
+	@vendor/libbpf/fetch.sh $(LIBBPF_TARBALL) $(BUILD)/apt
 	@rm -rf $(BUILD)/libbpf-src && mkdir -p $(BUILD)/libbpf-src
-	@tar -xf $< -C $(BUILD)/libbpf-src --strip-components=1
+	@tar -xf $(LIBBPF_TARBALL) -C $(BUILD)/libbpf-src --strip-components=1
 	@echo "  LIBBPF   $(LIBBPF_VERSION)"
 	@$(MAKE) -s -C $(BUILD)/libbpf-src/src install_headers install BUILD_STATIC_ONLY=1 \
 		EXTRA_CFLAGS='-fPIC -O2' OBJDIR=$(abspath $(BUILD)/libbpf-obj) \

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import errno
 import os
 import platform
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -164,3 +166,16 @@ def test_without_kernel_btf_start_raises_unsupported_kernel(monkeypatch) -> None
     with pytest.raises(UnsupportedKernelError) as error:
         ExecCounter().start()
     assert isinstance(error.value, OSError)
+
+
+def test_bpftool_shows_the_map_with_paths_as_strings(true_binary: Path) -> None:
+    with ExecCounter() as counter:
+        posix_spawn_many(true_binary, 2)
+        dump = subprocess.run(
+            ["bpftool", "map", "dump", "name", "exec_count"],
+            capture_output=True, text=True, check=True,
+        )
+        counts = counter.snapshot()
+    # With BTF, bpftool prints the keys as their struct: {"path": "..."}.
+    entries = {entry["key"]["path"]: entry["value"] for entry in json.loads(dump.stdout)}
+    assert entries[str(true_binary)] == counts[str(true_binary)] == 2
