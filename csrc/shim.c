@@ -14,10 +14,16 @@
 /* Defined by the cffi module (extern "Python+C"): hands a line to Python. */
 void pyexec_libbpf_log(int level, const char *message);
 
+/* Entries read per syscall: small enough for the buffers to stay in cache
+ * between the kernel's copy and ours. */
+#define READ_CHUNK 512
+
 struct pyexec_counter {
 	struct execcount_bpf *skel;
 	unsigned int max_entries;
 	bool per_key_reads; /* batch lookups unsupported here, or turned off */
+	struct exec_key chunk_keys[READ_CHUNK];
+	unsigned long long chunk_counts[READ_CHUNK];
 };
 
 static int log_level = LIBBPF_WARN;
@@ -102,28 +108,37 @@ void pyexec_counter_use_per_key_reads(struct pyexec_counter *counter)
 	counter->per_key_reads = true;
 }
 
-static int read_per_key(int fd, struct exec_key *keys, unsigned long long *counts,
-			unsigned int capacity, unsigned int *found)
+/* Where a read of exec_count has got to. */
+struct map_cursor {
+	bool started, finished;
+	unsigned long long token;   /* batch reads: the bucket the kernel resumes at */
+	struct exec_key last_key;   /* per-key reads: the key to go on from */
+};
+
+static int read_chunk_per_key(int fd, struct map_cursor *cursor, struct exec_key *keys,
+			      unsigned long long *counts, unsigned int room, unsigned int *got)
 {
-	const struct exec_key *previous = NULL;
 	unsigned int n = 0;
 	int err;
 
-	while (n < capacity) {
-		err = bpf_map_get_next_key(fd, previous, &keys[n]);
-		if (err == -ENOENT)
+	while (n < room) {
+		err = bpf_map_get_next_key(fd, cursor->started ? &cursor->last_key : NULL, &keys[n]);
+		if (err == -ENOENT) {
+			cursor->finished = true;
 			break;
+		}
 		if (err)
 			return err;
-		previous = &keys[n];
+		cursor->started = true;
+		cursor->last_key = keys[n];
 		err = bpf_map_lookup_elem(fd, &keys[n], &counts[n]);
-		if (err == -ENOENT) /* deleted since: keys[n] is reused */
+		if (err == -ENOENT) /* deleted meanwhile: keys[n] is reused */
 			continue;
 		if (err)
 			return err;
 		n++;
 	}
-	*found = n;
+	*got = n;
 	return 0;
 }
 
@@ -132,38 +147,36 @@ static bool batch_unsupported(int err)
 	return err == -EINVAL || err == -EOPNOTSUPP || err == -ENOTSUP || err == -524 /* ENOTSUPP */;
 }
 
-int pyexec_counter_read(struct pyexec_counter *counter, struct exec_key *keys,
-			unsigned long long *counts, unsigned int capacity, unsigned int *found)
+/* Reads up to room entries into the counter's chunk buffers. */
+static int read_chunk(struct pyexec_counter *counter, struct map_cursor *cursor,
+		      unsigned int room, unsigned int *got)
 {
 	int fd = bpf_map__fd(counter->skel->maps.exec_count);
-	unsigned long long token; /* where the kernel resumes: a bucket index */
-	const void *resume = NULL;
-	unsigned int n = 0, batch;
 	int err;
 
 	if (counter->per_key_reads)
-		return read_per_key(fd, keys, counts, capacity, found);
-	while (n < capacity) {
-		batch = capacity - n;
-		err = bpf_map_lookup_batch(fd, resume, &token, &keys[n], &counts[n], &batch, NULL);
-		if (err && n == 0 && batch_unsupported(err)) {
-			counter->per_key_reads = true;
-			return read_per_key(fd, keys, counts, capacity, found);
-		}
-		n += batch;
-		resume = &token;
-		if (err == -ENOENT) /* the last batch: the whole map is read */
-			break;
-		if (err)
-			return err;
+		return read_chunk_per_key(fd, cursor, counter->chunk_keys, counter->chunk_counts,
+					  room, got);
+	*got = room;
+	err = bpf_map_lookup_batch(fd, cursor->started ? &cursor->token : NULL, &cursor->token,
+				   counter->chunk_keys, counter->chunk_counts, got, NULL);
+	if (err && !cursor->started && batch_unsupported(err)) {
+		counter->per_key_reads = true; /* remembered: no batch ops on this kernel */
+		return read_chunk(counter, cursor, room, got);
 	}
-	*found = n;
-	return 0;
+	cursor->started = true;
+	if (err == -ENOENT) { /* the last batch: the whole map is read */
+		cursor->finished = true;
+		return 0;
+	}
+	return err;
 }
 
-unsigned long pyexec_join_paths(const struct exec_key *keys, unsigned int n, char *out)
+/* Appends a chunk to the snapshot's columns, each path followed by a NUL. */
+static void append_chunk(struct pyexec_snapshot *out, const struct exec_key *keys,
+			 const unsigned long long *counts, unsigned int n)
 {
-	char *end = out;
+	char *end = out->paths + out->paths_size;
 
 	for (unsigned int i = 0; i < n; i++) {
 		size_t len = strnlen(keys[i].path, sizeof(keys[i].path));
@@ -172,7 +185,29 @@ unsigned long pyexec_join_paths(const struct exec_key *keys, unsigned int n, cha
 		end[len] = '\0';
 		end += len + 1;
 	}
-	return end - out;
+	memcpy(out->counts + out->found, counts, n * sizeof(*counts));
+	out->found += n;
+	out->paths_size = end - out->paths;
+}
+
+int pyexec_counter_snapshot(struct pyexec_counter *counter, struct pyexec_snapshot *out)
+{
+	struct map_cursor cursor = {0};
+	unsigned int room, got;
+	int err;
+
+	out->found = 0;
+	out->paths_size = 0;
+	while (!cursor.finished && out->found < out->capacity) {
+		room = out->capacity - out->found;
+		if (room > READ_CHUNK)
+			room = READ_CHUNK;
+		err = read_chunk(counter, &cursor, room, &got);
+		if (err)
+			return err;
+		append_chunk(out, counter->chunk_keys, counter->chunk_counts, got);
+	}
+	return 0;
 }
 
 int pyexec_counter_stats(struct pyexec_counter *counter, struct exec_stats *out)

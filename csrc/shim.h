@@ -18,14 +18,20 @@ int pyexec_counter_attach(struct pyexec_counter *counter);
 void pyexec_counter_destroy(struct pyexec_counter *counter);
 
 unsigned int pyexec_counter_max_entries(const struct pyexec_counter *counter);
-/* Copies the whole of exec_count into keys/counts (room for capacity entries)
- * in as few syscalls as the kernel allows; *found is how many were copied. */
-int pyexec_counter_read(struct pyexec_counter *counter, struct exec_key *keys,
-			unsigned long long *counts, unsigned int capacity, unsigned int *found);
-/* Writes the paths of keys[0..n) to out, each followed by a NUL (out has room
- * for n * EXEC_PATH_SIZE bytes), so Python decodes them all in one go.
- * Returns the bytes written. */
-unsigned long pyexec_join_paths(const struct exec_key *keys, unsigned int n, char *out);
+
+/* A snapshot of exec_count as columns, allocated by the caller with room
+ * for capacity entries. */
+struct pyexec_snapshot {
+	unsigned int capacity;
+	unsigned int found;        /* entries written */
+	char *paths;               /* capacity * EXEC_PATH_SIZE bytes; each path is followed by a NUL */
+	unsigned long paths_size;  /* bytes written to paths */
+	unsigned long long *counts;
+};
+
+/* Reads the whole of exec_count into out, in as few syscalls as the kernel
+ * allows (batches, or key by key where batch operations are missing). */
+int pyexec_counter_snapshot(struct pyexec_counter *counter, struct pyexec_snapshot *out);
 /* Reads key by key from now on, as on kernels without batch map operations. */
 void pyexec_counter_use_per_key_reads(struct pyexec_counter *counter);
 /* Sums exec_stats over all CPUs. */

@@ -55,7 +55,7 @@ class ExecCounter:
             raise ValueError(f"max_entries must be between 1 and {2**31 - 1}, not {max_entries}")
         self.max_entries = max_entries
         self._counter = ffi.NULL
-        self._keys = self._counts = self._found = self._paths = None
+        self._snapshot = None  # the C snapshot's columns, allocated on first use
 
     def start(self) -> ExecCounter:
         """Loads the BPF program and attaches it: counting starts here."""
@@ -99,23 +99,29 @@ class ExecCounter:
     def snapshot(self) -> dict[str, int]:
         """Executions per path so far; paths decoded with os.fsdecode (lossless)."""
         counter = self._started()
-        if self._keys is None:
-            self._keys = ffi.new("struct exec_key[]", self.max_entries)
-            self._counts = ffi.new("unsigned long long[]", self.max_entries)
-            self._found = ffi.new("unsigned int *")
-            self._paths = ffi.new("char[]", self.max_entries * lib.EXEC_PATH_SIZE)
-        check(
-            lib.pyexec_counter_read(counter, self._keys, self._counts, self.max_entries, self._found),
-            "read the exec_count map",
-        )
-        found = self._found[0]
-        size = lib.pyexec_join_paths(self._keys, found, self._paths)
-        # One decode for all paths; fsdecode is lossless and NUL never occurs in a path.
-        paths = os.fsdecode(ffi.buffer(self._paths, size)[:]).split("\0")[:-1]
-        return dict(zip(paths, ffi.unpack(self._counts, found)))
+        if self._snapshot is None:
+            self._snapshot = _Columns(self.max_entries)
+        columns = self._snapshot
+        check(lib.pyexec_counter_snapshot(counter, columns.snapshot), "read the exec_count map")
+        found, size = columns.snapshot.found, columns.snapshot.paths_size
+        # One decode for all paths: fsdecode is lossless, and a path never holds a NUL.
+        paths = os.fsdecode(ffi.buffer(columns.paths, size)[:]).split("\0")[:-1]
+        return dict(zip(paths, ffi.unpack(columns.counts, found)))
 
     def stats(self) -> ExecStats:
         """What was dropped, truncated or unreadable so far, summed over all CPUs."""
         stats = ffi.new("struct exec_stats *")
         check(lib.pyexec_counter_stats(self._started(), stats), "read the exec_stats map")
         return ExecStats(dropped=stats.dropped, truncated=stats.truncated, errors=stats.errors)
+
+
+class _Columns:
+    """The buffers a C snapshot is written to, kept alive together."""
+
+    def __init__(self, capacity: int) -> None:
+        self.paths = ffi.new("char[]", capacity * lib.EXEC_PATH_SIZE)
+        self.counts = ffi.new("unsigned long long[]", capacity)
+        self.snapshot = ffi.new(
+            "struct pyexec_snapshot *",
+            {"capacity": capacity, "paths": self.paths, "counts": self.counts},
+        )

@@ -176,6 +176,10 @@ def test_bpftool_shows_the_map_with_paths_as_strings(true_binary: Path) -> None:
             capture_output=True, text=True, check=True,
         )
         counts = counter.snapshot()
-    # With BTF, bpftool prints the keys as their struct: {"path": "..."}.
-    entries = {entry["key"]["path"]: entry["value"] for entry in json.loads(dump.stdout)}
+    # With BTF, bpftool prints the keys as their struct: {"path": "..."}. When
+    # another exec_count exists (one being freed, say), it lists maps with elements.
+    listing = json.loads(dump.stdout)
+    if listing and "elements" in listing[0]:
+        listing = [entry for found in listing for entry in found["elements"]]
+    entries = {entry["key"]["path"]: entry["value"] for entry in listing}
     assert entries[str(true_binary)] == counts[str(true_binary)] == 2
