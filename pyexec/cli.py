@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import os
@@ -9,7 +10,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 
@@ -47,13 +48,15 @@ class OutputFormat(str, enum.Enum):
     csv = "csv"
 
 
-def wait_for_stop(duration: float | None) -> None:
-    """Returns after duration seconds, or at Ctrl-C or SIGTERM, whichever is first."""
+@contextlib.contextmanager
+def stop_requests() -> Iterator[threading.Event]:
+    """An event set by Ctrl-C or SIGTERM, from before loading until the counts are read,
+    so a stop at any moment still prints them."""
     stop = threading.Event()
     handler = lambda signum, frame: stop.set()  # noqa: E731
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        stop.wait(duration)
+        yield stop
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
@@ -84,11 +87,13 @@ def run(
     """Count every successful program execution until stopped, then print the counts, most executed first."""
     if verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
-    with ExecCounter(max_entries=max_entries) as counter:
+    with stop_requests() as stop, ExecCounter(max_entries=max_entries) as counter:
         started = time.monotonic()
-        until = f"for {duration:g} s" if duration is not None else "until Ctrl-C or SIGTERM"
-        say(f"counting executions {until}")
-        wait_for_stop(duration)
+        if duration is None:
+            say("counting executions until Ctrl-C or SIGTERM")
+        else:
+            say(f"counting executions for {duration:g} s (Ctrl-C stops sooner)")
+        stop.wait(duration)
         report = Report(counter.snapshot(), counter.stats(), time.monotonic() - started)
     if output_format is OutputFormat.json:
         print(report.to_json(top))
@@ -131,6 +136,9 @@ def main(argv: list[str] | None = None) -> None:
         code = fail(error, EXIT_NO_PERMISSION)
     except UnsupportedKernelError as error:
         code = fail(error, EXIT_UNSUPPORTED)
+    except BrokenPipeError:  # the reader went away (| head): nothing left to say
+        sys.stdout = open(os.devnull, "w")
+        code = EXIT_ERROR
     except (PyexecError, OSError) as error:
         code = fail(error, EXIT_ERROR)
     except typer.Abort:

@@ -112,10 +112,11 @@ def test_table_shows_the_count_and_the_lost_executions(true_binary: Path) -> Non
 
 
 @bpf
-def test_sigterm_stops_the_run_and_prints_the_counts(true_binary: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_ends_the_run_and_prints_the_counts(true_binary: Path, stop_signal) -> None:
     process = start_run("--format", "json")
     posix_spawn_many(true_binary, 3)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(stop_signal)
     code, stdout, _ = finish(process)
     assert code == 0
     counts = {e["path"]: e["count"] for e in json.loads(stdout)["counts"]}
