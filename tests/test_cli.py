@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -31,17 +32,23 @@ def start_run(*args: str) -> subprocess.Popen:
     return process
 
 
-def finish(process: subprocess.Popen) -> tuple[int, bytes, bytes]:
+def finish(process: subprocess.Popen) -> bytes:
+    """Waits for `pyexec run` to end, checks it exited 0, and returns its stdout."""
     stdout, stderr = process.communicate(timeout=60)
-    return process.returncode, stdout, stderr
+    assert process.returncode == 0, stderr
+    return stdout
+
+
+def run_around(workload: Callable[[], None], *args: str) -> bytes:
+    """Runs workload() while `pyexec run ARGS` counts; returns what it printed."""
+    process = start_run(*args)
+    workload()
+    return finish(process)
 
 
 @bpf
 def test_json_counts_a_workload_started_after_attach(true_binary: Path) -> None:
-    process = start_run("--duration", "3", "--format", "json")
-    posix_spawn_many(true_binary, 7)
-    code, stdout, stderr = finish(process)
-    assert code == 0, stderr
+    stdout = run_around(lambda: posix_spawn_many(true_binary, 7), "--duration", "3", "--format", "json")
     result = json.loads(stdout)
     assert set(result) == {
         "counts", "total", "distinct", "dropped", "truncated", "errors", "duration_s"
@@ -59,12 +66,12 @@ def test_json_counts_a_workload_started_after_attach(true_binary: Path) -> None:
 @bpf
 def test_top_limits_the_rows_but_not_the_totals(workdir: Path) -> None:
     binaries = [copy_true(workdir / f"true{i}") for i in range(3)]
-    process = start_run("--duration", "2", "--format", "json", "--top", "1")
-    for times, binary in enumerate(binaries, start=20):
-        posix_spawn_many(binary, times)
-    code, stdout, _ = finish(process)
-    result = json.loads(stdout)
-    assert code == 0
+
+    def workload() -> None:
+        for times, binary in enumerate(binaries, start=20):
+            posix_spawn_many(binary, times)
+
+    result = json.loads(run_around(workload, "--duration", "2", "--format", "json", "--top", "1"))
     assert result["counts"] == [{"path": str(binaries[-1]), "count": 22}]
     assert result["total"] >= 20 + 21 + 22
     assert result["distinct"] >= 3
@@ -77,10 +84,7 @@ AWKWARD_NAME = b'a,b "c"\nd\xff'
 @bpf
 def test_csv_quotes_awkward_paths_and_keeps_their_bytes(workdir: Path) -> None:
     binary = copy_true(os.fsencode(workdir) + b"/" + AWKWARD_NAME)
-    process = start_run("--duration", "2", "--format", "csv")
-    posix_spawn_many(binary, 4)
-    code, stdout, _ = finish(process)
-    assert code == 0
+    stdout = run_around(lambda: posix_spawn_many(binary, 4), "--duration", "2", "--format", "csv")
     rows = list(csv.reader(io.StringIO(os.fsdecode(stdout), newline="")))
     assert rows[0] == ["count", "path"]
     counts = {os.fsencode(path): int(count) for count, path in rows[1:]}
@@ -90,10 +94,7 @@ def test_csv_quotes_awkward_paths_and_keeps_their_bytes(workdir: Path) -> None:
 @bpf
 def test_json_keeps_the_bytes_of_a_non_utf8_path(workdir: Path) -> None:
     binary = copy_true(os.fsencode(workdir) + b"/" + AWKWARD_NAME)
-    process = start_run("--duration", "2", "--format", "json")
-    posix_spawn_many(binary, 2)
-    code, stdout, _ = finish(process)
-    assert code == 0
+    stdout = run_around(lambda: posix_spawn_many(binary, 2), "--duration", "2", "--format", "json")
     stdout.decode("ascii")  # the document itself is plain ASCII
     counts = {os.fsencode(e["path"]): e["count"] for e in json.loads(stdout)["counts"]}
     assert counts[binary] == 2
@@ -101,10 +102,7 @@ def test_json_keeps_the_bytes_of_a_non_utf8_path(workdir: Path) -> None:
 
 @bpf
 def test_table_shows_the_count_and_the_lost_executions(true_binary: Path) -> None:
-    process = start_run("--duration", "2")
-    posix_spawn_many(true_binary, 5)
-    code, stdout, _ = finish(process)
-    assert code == 0
+    stdout = run_around(lambda: posix_spawn_many(true_binary, 5), "--duration", "2")
     lines = stdout.decode().splitlines()
     assert lines[0].split() == ["COUNT", "PATH"]
     assert f"5  {true_binary}" in [line.strip() for line in lines]
@@ -117,9 +115,7 @@ def test_a_stop_signal_ends_the_run_and_prints_the_counts(true_binary: Path, sto
     process = start_run("--format", "json")
     posix_spawn_many(true_binary, 3)
     process.send_signal(stop_signal)
-    code, stdout, _ = finish(process)
-    assert code == 0
-    counts = {e["path"]: e["count"] for e in json.loads(stdout)["counts"]}
+    counts = {e["path"]: e["count"] for e in json.loads(finish(process))["counts"]}
     assert counts[str(true_binary)] == 3
 
 
