@@ -15,7 +15,7 @@ export LIBBPF
 BUILD := build
 VENV := .venv
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
-DEB_PACKAGES := $(CLANG_PKG) $(LLVM_PKG) bpftool libelf-dev zlib1g-dev pkg-config python3-venv gcc
+DEB_PACKAGES := $(CLANG_PKG) $(LLVM_PKG) bpftool libelf-dev zlib1g-dev pkg-config python3-venv gcc libc6-dev
 ifeq ($(LIBBPF),system)
 DEB_PACKAGES += libbpf-dev
 endif

@@ -1,14 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Counts successful program executions, keyed by the file name given to exec. */
+/* Counts successful program executions, keyed by the binary's path. */
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "execcount.h"
 
 #define E2BIG_ERR 7
 #define EEXIST_ERR 17
+/* Deeper paths are cut, keeping the components nearest the file. */
+#define PATH_MAX_DEPTH 64
+#define PATH_END (EXEC_PATH_SIZE - 1) /* the walk builds the path backwards from here */
+#define PATH_MASK (EXEC_PATH_SIZE - 1)
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* Set by user space between open and load; the verifier prunes what they turn off. */
+const volatile bool resolve_paths = true; /* the file executed, not the name given */
+const volatile __u32 key_fields = EXEC_BY_PATH; /* enum exec_by: the fields filled in */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -23,6 +32,23 @@ struct {
 	__type(key, __u32);
 	__type(value, struct exec_stats);
 } exec_stats SEC(".maps");
+
+/* Where a resolved path is assembled, backwards; twice the size a path may
+ * take, so the verifier can see every write stays inside. Per-CPU is safe:
+ * tracepoints run with preemption disabled. */
+struct path_buffer {
+	char bytes[2 * EXEC_PATH_SIZE];
+	/* Where the path built so far starts. Kept here rather than in a register
+	 * so the verifier sees any value, and one pass of the walk covers all. */
+	__u32 pos;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_buffer);
+} path_buffers SEC(".maps");
 
 /* Counts an execution that could not be counted exactly. Rare: looked up
  * only then, to keep the common path short. */
@@ -56,26 +82,117 @@ static __always_inline long count_key(const struct exec_key *key)
 	return 0;
 }
 
+static __always_inline struct mount *real_mount(struct vfsmount *vfsmnt)
+{
+	return bpf_core_cast((void *)vfsmnt - bpf_core_field_offset(struct mount, mnt), struct mount);
+}
+
+/* Puts "/name" in front of the path being built; false if it does not fit. */
+static __always_inline bool prepend_name(struct path_buffer *buf, const struct qstr *name)
+{
+	__u32 len = name->len, pos = buf->pos;
+
+	if (len + 1 > pos || pos > PATH_END)
+		return false;
+	pos -= len;
+	bpf_probe_read_kernel(&buf->bytes[pos & PATH_MASK], len & PATH_MASK, name->name);
+	pos -= 1;
+	buf->bytes[pos & PATH_MASK] = '/';
+	buf->pos = pos;
+	return true;
+}
+
+/* Writes the path of file as /proc/PID/exe shows it from the host's root:
+ * symlinks and mounts resolved, " (deleted)" after an unlinked file. Returns
+ * false if it had to be cut (the components nearest the file are kept). */
+static __always_inline bool resolve_path(struct file *file, char *out)
+{
+	__u32 zero = 0;
+	struct path_buffer *buf = bpf_map_lookup_elem(&path_buffers, &zero);
+	struct dentry *dentry = file->f_path.dentry, *parent;
+	struct vfsmount *vfsmnt = file->f_path.mnt;
+	struct mount *mnt = real_mount(vfsmnt), *mnt_parent;
+	bool complete = false;
+
+	if (!buf)
+		return false;
+	buf->bytes[PATH_END] = '\0';
+	buf->pos = PATH_END;
+	/* A file no longer in the tree (unlinked, or never linked like a memfd). */
+	if (!dentry->d_hash.pprev && (dentry->d_parent != dentry || dentry != vfsmnt->mnt_root)) {
+		buf->pos = PATH_END - (sizeof(" (deleted)") - 1);
+		__builtin_memcpy(&buf->bytes[PATH_END - (sizeof(" (deleted)") - 1)], " (deleted)",
+				 sizeof(" (deleted)") - 1);
+	}
+	/* An open-coded iterator: the verifier checks one pass, not every depth. */
+	bpf_repeat(PATH_MAX_DEPTH) {
+		parent = dentry->d_parent;
+		if (dentry == vfsmnt->mnt_root) {
+			mnt_parent = mnt->mnt_parent;
+			if (mnt_parent == mnt) { /* the root of the mount tree */
+				complete = true;
+				break;
+			}
+			dentry = mnt->mnt_mountpoint; /* go on in the mount above */
+			mnt = bpf_core_cast(mnt_parent, struct mount);
+			vfsmnt = &mnt->mnt;
+			continue;
+		}
+		if (!prepend_name(buf, &dentry->d_name))
+			break;
+		if (dentry == parent) { /* a root of its own, such as a memfd's */
+			complete = true;
+			break;
+		}
+		dentry = parent;
+	}
+	if (buf->pos == PATH_END) /* the root itself */
+		buf->bytes[--buf->pos] = '/';
+	bpf_probe_read_kernel_str(out, EXEC_PATH_SIZE, &buf->bytes[buf->pos & PATH_MASK]);
+	return complete;
+}
+
+/* Copies the file name as given to exec. Returns false if it had to be cut. */
+static __always_inline bool read_invoked_name(const char *filename, char *out, long *len)
+{
+	char last;
+
+	*len = bpf_probe_read_kernel_str(out, EXEC_PATH_SIZE, filename);
+	/* A full buffer is only a truncation if the name goes on past it. */
+	return *len != EXEC_PATH_SIZE ||
+	       (!bpf_probe_read_kernel(&last, 1, filename + EXEC_PATH_SIZE - 1) && !last);
+}
+
 /* sched_process_exec fires once per successful execve, execveat or fexecve,
- * after the point of no return, with the name already in kernel memory. */
+ * after the point of no return, with the new program in place. */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(count_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
-	const char *filename = bprm->filename;
-	struct exec_key key; /* on the stack, which is hot in cache; a map-backed buffer was slower */
-	char last;
+	struct exec_key key; /* on the stack, which is hot in cache */
+	bool complete = true;
 	long len;
 
 	__builtin_memset(&key, 0, sizeof(key));
-	len = bpf_probe_read_kernel_str(key.path, sizeof(key.path), filename);
-	if (len <= 0) {
-		count_loss(errors);
-		return 0;
+	if ((key_fields & EXEC_BY_PATH) && resolve_paths) {
+		/* bprm->file is what /proc/PID/exe names: for a #! script, its interpreter. */
+		complete = resolve_path(bprm->file, key.path);
+	} else if (key_fields & EXEC_BY_PATH) {
+		complete = read_invoked_name(bprm->filename, key.path, &len);
+		if (len <= 0) {
+			count_loss(errors);
+			return 0;
+		}
 	}
-	/* A full buffer is only a truncation if the name goes on past it. */
-	if (len == sizeof(key.path) &&
-	    (bpf_probe_read_kernel(&last, 1, filename + sizeof(key.path) - 1) || last))
+	if (!complete)
 		count_loss(truncated);
+	if (key_fields & EXEC_BY_UID)
+		key.uid = (__u32)bpf_get_current_uid_gid();
+	if (key_fields & EXEC_BY_COMM)
+		bpf_get_current_comm(key.comm, sizeof(key.comm));
+	if (key_fields & EXEC_BY_PARENT)
+		bpf_probe_read_kernel_str(key.parent, sizeof(key.parent), task->real_parent->comm);
+	if (key_fields & EXEC_BY_CGROUP)
+		key.cgroup = bpf_get_current_cgroup_id();
 	if (count_key(&key))
 		count_loss(dropped);
 	return 0;

@@ -1,14 +1,29 @@
 /* The contract between the BPF program, the shim and Python (cffi reads this
- * file too, so it holds only #define constants, structs and plain C types). */
+ * file too, so it holds only #define constants, enums, structs and plain C types). */
 #pragma once
 
 #define EXEC_PATH_SIZE 256
+#define EXEC_COMM_SIZE 16
 #define EXEC_COUNT_DEFAULT_ENTRIES 16384
 
-/* One key per binary. Zeroed in full before the path is copied in, so bytes
- * left over from a longer path never make two keys of one path. */
+/* The fields of exec_key that are filled in; the others stay 0. */
+enum exec_by {
+	EXEC_BY_PATH = 1,
+	EXEC_BY_UID = 2,
+	EXEC_BY_COMM = 4,
+	EXEC_BY_PARENT = 8,
+	EXEC_BY_CGROUP = 16,
+};
+
+/* One key per binary (and per uid, comm, ... when counted by those). Zeroed in
+ * full before it is filled, so leftover bytes never make two keys of one. */
 struct exec_key {
-	char path[EXEC_PATH_SIZE];
+	char path[EXEC_PATH_SIZE];     /* EXEC_BY_PATH: the file executed, or the name given */
+	char comm[EXEC_COMM_SIZE];     /* EXEC_BY_COMM: the command name after exec */
+	char parent[EXEC_COMM_SIZE];   /* EXEC_BY_PARENT: the parent's command name */
+	unsigned long long cgroup;     /* EXEC_BY_CGROUP: the cgroup v2 id */
+	unsigned int uid;              /* EXEC_BY_UID: the real uid */
+	int outcome;                   /* 0: executed; reserved for failed attempts' errno */
 };
 
 /* What the BPF program could not count exactly; one copy per CPU. */

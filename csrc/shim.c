@@ -69,6 +69,8 @@ int pyexec_counter_load(const struct pyexec_config *config, struct pyexec_counte
 		err = -errno;
 		goto fail;
 	}
+	counter->skel->rodata->resolve_paths = config->resolve_paths;
+	counter->skel->rodata->key_fields = config->key_fields;
 	if (config->max_entries) {
 		err = bpf_map__set_max_entries(counter->skel->maps.exec_count, config->max_entries);
 		if (err)
@@ -186,6 +188,16 @@ static void append_chunk(struct pyexec_snapshot *out, const struct exec_key *key
 		end += len + 1;
 	}
 	memcpy(out->counts + out->found, counts, n * sizeof(*counts));
+	for (unsigned int i = 0, row = out->found; i < n; i++, row++) {
+		if (out->uids)
+			out->uids[row] = keys[i].uid;
+		if (out->comms)
+			memcpy(out->comms + row * EXEC_COMM_SIZE, keys[i].comm, EXEC_COMM_SIZE);
+		if (out->parents)
+			memcpy(out->parents + row * EXEC_COMM_SIZE, keys[i].parent, EXEC_COMM_SIZE);
+		if (out->cgroups)
+			out->cgroups[row] = keys[i].cgroup;
+	}
 	out->found += n;
 	out->paths_size = end - out->paths;
 }

@@ -2,6 +2,7 @@
  * execcount skeleton. cffi reads this file as its cdef. Every int-returning
  * function returns 0 or a negative errno. */
 #pragma once
+#include <stdbool.h>
 #include "execcount.h"
 
 struct pyexec_counter;
@@ -9,6 +10,8 @@ struct pyexec_counter;
 /* Settings applied between opening and loading the BPF object. */
 struct pyexec_config {
 	unsigned int max_entries; /* capacity of exec_count; 0 keeps the default */
+	bool resolve_paths;       /* key on the file executed, not the name given to exec */
+	unsigned int key_fields;  /* enum exec_by: what the key holds */
 };
 
 /* Opens, configures and loads the BPF program; counting starts on attach. */
@@ -27,6 +30,11 @@ struct pyexec_snapshot {
 	char *paths;               /* capacity * EXEC_PATH_SIZE bytes; each path is followed by a NUL */
 	unsigned long paths_size;  /* bytes written to paths */
 	unsigned long long *counts;
+	/* Columns written only when not NULL, capacity entries each. */
+	unsigned int *uids;
+	char *comms;                 /* EXEC_COMM_SIZE bytes each */
+	char *parents;               /* EXEC_COMM_SIZE bytes each */
+	unsigned long long *cgroups;
 };
 
 /* Reads the whole of exec_count into out, in as few syscalls as the kernel

@@ -7,14 +7,17 @@
 """
 
 import logging
-from .counter import DEFAULT_MAX_ENTRIES, ExecCounter, ExecStats, libbpf_version
+from .counter import BREAKDOWNS, DEFAULT_MAX_ENTRIES, KEYS, ExecCounter, ExecRecord, ExecStats, libbpf_version
 from .errors import BpfPermissionError, PyexecError, UnsupportedKernelError
 
 __version__ = "0.1.0"
 __all__ = [
+    "BREAKDOWNS",
     "DEFAULT_MAX_ENTRIES",
+    "KEYS",
     "BpfPermissionError",
     "ExecCounter",
+    "ExecRecord",
     "ExecStats",
     "PyexecError",
     "UnsupportedKernelError",

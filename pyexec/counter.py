@@ -13,6 +13,18 @@ from .errors import KERNEL_FIX, PyexecError, UnsupportedKernelError, check
 DEFAULT_MAX_ENTRIES: int = lib.EXEC_COUNT_DEFAULT_ENTRIES
 KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 
+#: What a path is: the file the kernel executed (as /proc/PID/exe names it), or
+#: the file name exactly as the caller passed it to exec.
+KEYS = ("resolved", "invoked")
+#: What executions can be counted by, in any combination.
+BREAKDOWNS = {
+    "path": lib.EXEC_BY_PATH,
+    "uid": lib.EXEC_BY_UID,
+    "comm": lib.EXEC_BY_COMM,
+    "parent": lib.EXEC_BY_PARENT,
+    "cgroup": lib.EXEC_BY_CGROUP,
+}
+
 libbpf_logger = logging.getLogger("pyexec.libbpf")
 _LIBBPF_LEVELS = (logging.WARNING, logging.INFO, logging.DEBUG)  # libbpf's 0, 1, 2
 
@@ -43,19 +55,48 @@ class ExecStats:
     errors: int  # not counted: the file name could not be read
 
 
+@dataclass(frozen=True)
+class ExecRecord:
+    """The executions of one combination of the fields counted by; the others are None."""
+
+    count: int
+    path: str | None = None
+    uid: int | None = None
+    comm: str | None = None  # the command name after exec
+    parent: str | None = None  # the parent's command name
+    cgroup: int | None = None  # the cgroup v2 id
+
+
 class ExecCounter:
     """Counts every successful program execution on the host while started.
 
     Use it as a context manager (or call start() and close()); snapshot()
-    returns {path: executions} since start.
+    returns {path: executions} since start, records() every breakdown.
+
+    key: "resolved" counts the file executed, with symlinks, relative paths and
+    mounts resolved (a #! script counts as its interpreter); "invoked" the
+    file name as the caller gave it. by: the fields to count by.
     """
 
-    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+    def __init__(
+        self,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        *,
+        key: str = "resolved",
+        by: tuple[str, ...] = ("path",),
+    ) -> None:
         if not 1 <= max_entries <= 2**31 - 1:
             raise ValueError(f"max_entries must be between 1 and {2**31 - 1}, not {max_entries}")
+        if key not in KEYS:
+            raise ValueError(f"key must be one of {', '.join(KEYS)}, not {key!r}")
+        unknown = [field for field in by if field not in BREAKDOWNS]
+        if unknown or not by:
+            raise ValueError(f"by takes one or more of {', '.join(BREAKDOWNS)}, not {by!r}")
         self.max_entries = max_entries
+        self.key = key
+        self.by = tuple(field for field in BREAKDOWNS if field in by)
         self._counter = ffi.NULL
-        self._snapshot = None  # the C snapshot's columns, allocated on first use
+        self._columns: _Columns | None = None  # allocated on first read
 
     def start(self) -> ExecCounter:
         """Loads the BPF program and attaches it: counting starts here."""
@@ -64,7 +105,14 @@ class ExecCounter:
         if not os.path.exists(KERNEL_BTF):
             raise UnsupportedKernelError(2, f"{KERNEL_BTF} is missing: {KERNEL_FIX}")
         _sync_libbpf_log_level()
-        config = ffi.new("struct pyexec_config *", {"max_entries": self.max_entries})
+        config = ffi.new(
+            "struct pyexec_config *",
+            {
+                "max_entries": self.max_entries,
+                "resolve_paths": self.key == "resolved",
+                "key_fields": sum(BREAKDOWNS[field] for field in self.by),
+            },
+        )
         handle = ffi.new("struct pyexec_counter **")
         check(lib.pyexec_counter_load(config, handle), "load the BPF program")
         self._counter = handle[0]
@@ -98,15 +146,31 @@ class ExecCounter:
 
     def snapshot(self) -> dict[str, int]:
         """Executions per path so far; paths decoded with os.fsdecode (lossless)."""
+        if "path" not in self.by:
+            raise PyexecError("snapshot() counts by path: count by path too, or use records()")
+        columns = self._read()
+        if self.by == ("path",):
+            return dict(zip(columns.paths(), columns.counts()))
+        totals: dict[str, int] = {}
+        for path, count in zip(columns.paths(), columns.counts()):
+            totals[path] = totals.get(path, 0) + count
+        return totals
+
+    def records(self) -> list[ExecRecord]:
+        """Executions per combination of the fields counted by, so far."""
+        columns = self._read()
+        fields = {field: columns.column(field) for field in self.by}
+        return [
+            ExecRecord(count, **{field: values[row] for field, values in fields.items()})
+            for row, count in enumerate(columns.counts())
+        ]
+
+    def _read(self) -> _Columns:
         counter = self._started()
-        if self._snapshot is None:
-            self._snapshot = _Columns(self.max_entries)
-        columns = self._snapshot
-        check(lib.pyexec_counter_snapshot(counter, columns.snapshot), "read the exec_count map")
-        found, size = columns.snapshot.found, columns.snapshot.paths_size
-        # One decode for all paths: fsdecode is lossless, and a path never holds a NUL.
-        paths = os.fsdecode(ffi.buffer(columns.paths, size)[:]).split("\0")[:-1]
-        return dict(zip(paths, ffi.unpack(columns.counts, found)))
+        if self._columns is None:
+            self._columns = _Columns(self.max_entries, self.by)
+        check(lib.pyexec_counter_snapshot(counter, self._columns.snapshot), "read the exec_count map")
+        return self._columns
 
     def stats(self) -> ExecStats:
         """What was dropped, truncated or unreadable so far, summed over all CPUs."""
@@ -116,12 +180,36 @@ class ExecCounter:
 
 
 class _Columns:
-    """The buffers a C snapshot is written to, kept alive together."""
+    """The buffers a C snapshot is written to, and their decoding."""
 
-    def __init__(self, capacity: int) -> None:
-        self.paths = ffi.new("char[]", capacity * lib.EXEC_PATH_SIZE)
-        self.counts = ffi.new("unsigned long long[]", capacity)
-        self.snapshot = ffi.new(
-            "struct pyexec_snapshot *",
-            {"capacity": capacity, "paths": self.paths, "counts": self.counts},
-        )
+    def __init__(self, capacity: int, by: tuple[str, ...]) -> None:
+        def column(field: str, ctype: str, size: int) -> object:
+            return ffi.new(f"{ctype}[]", size) if field in by else ffi.NULL
+
+        self._buffers = {
+            "paths": ffi.new("char[]", capacity * lib.EXEC_PATH_SIZE),
+            "counts": ffi.new("unsigned long long[]", capacity),
+            "uids": column("uid", "unsigned int", capacity),
+            "comms": column("comm", "char", capacity * lib.EXEC_COMM_SIZE),
+            "parents": column("parent", "char", capacity * lib.EXEC_COMM_SIZE),
+            "cgroups": column("cgroup", "unsigned long long", capacity),
+        }
+        self.snapshot = ffi.new("struct pyexec_snapshot *", {"capacity": capacity, **self._buffers})
+
+    def counts(self) -> list[int]:
+        return ffi.unpack(self._buffers["counts"], self.snapshot.found)
+
+    def paths(self) -> list[str]:
+        raw = ffi.buffer(self._buffers["paths"], self.snapshot.paths_size)[:]
+        # One decode for all paths: fsdecode is lossless, and a path never holds a NUL.
+        return os.fsdecode(raw).split("\0")[:-1]
+
+    def column(self, field: str) -> list:
+        found = self.snapshot.found
+        if field == "path":
+            return self.paths()
+        if field in ("uid", "cgroup"):
+            return ffi.unpack(self._buffers[field + "s"], found)
+        size = lib.EXEC_COMM_SIZE
+        raw = ffi.buffer(self._buffers[field + "s"], found * size)[:]
+        return [os.fsdecode(raw[at : at + size].split(b"\0", 1)[0]) for at in range(0, len(raw), size)]

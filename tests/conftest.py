@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -35,3 +36,20 @@ def copy_true(destination: Path | bytes) -> Path | bytes:
     shutil.copy2(shutil.which("true") or "/bin/true", destination)
     os.chmod(destination, 0o755)
     return destination
+
+
+@pytest.fixture(scope="session")
+def sleeper_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/sleeper.c, built static once per session."""
+    binary = tmp_path_factory.mktemp("sleeper") / "sleeper"
+    source = Path(__file__).with_name("sleeper.c")
+    subprocess.run(["cc", "-static", "-O2", "-o", str(binary), str(source)], check=True)
+    return binary
+
+
+@pytest.fixture
+def sleeper(workdir: Path, sleeper_build: Path) -> Path:
+    """A private copy of the static sleeper."""
+    binary = workdir / "sleeper"
+    shutil.copy2(sleeper_build, binary)
+    return binary

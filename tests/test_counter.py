@@ -55,7 +55,7 @@ def test_fexecve_is_counted_under_its_dev_fd_name(true_binary: Path) -> None:
         os.dup2(os.open(true_binary, os.O_RDONLY), fd_number)
         os.execve(fd_number, [str(true_binary)], {})
 
-    with ExecCounter() as counter:
+    with ExecCounter(key="invoked") as counter:
         assert exec_in_child(fexecve) == 0
         counts = counter.snapshot()
     assert counts.get(f"/dev/fd/{fd_number}") == 1
@@ -74,7 +74,7 @@ def test_execveat_relative_to_a_directory_is_counted(true_binary: Path) -> None:
         libc.syscall(SYS_EXECVEAT, fd_number, b"true", argv, envp, 0)
         raise OSError(ctypes.get_errno(), "execveat")
 
-    with ExecCounter() as counter:
+    with ExecCounter(key="invoked") as counter:
         assert exec_in_child(execveat) == 0
         counts = counter.snapshot()
     assert counts.get(f"/dev/fd/{fd_number}/true") == 1
@@ -120,17 +120,23 @@ def long_path(workdir: Path, length: int) -> bytes:
     return copy_true(directory + b"/" + name)
 
 
-def test_a_path_longer_than_255_bytes_is_counted_as_truncated(workdir: Path) -> None:
-    fits, too_long = long_path(workdir, 255), long_path(workdir, 300)
-    with ExecCounter() as counter:
+@pytest.mark.parametrize("key", ["resolved", "invoked"])
+def test_a_255_byte_path_fits_whole(workdir: Path, key: str) -> None:
+    fits = long_path(workdir, 255)
+    with ExecCounter(key=key) as counter:
         posix_spawn_many(fits, 2)
-        before = counter.stats().truncated
-        posix_spawn_many(too_long, 3)
-        counts, after = counter.snapshot(), counter.stats().truncated
-    assert before == 0
-    assert after == 3
+        counts, stats = counter.snapshot(), counter.stats()
     assert counts[os.fsdecode(fits)] == 2
+    assert stats.truncated == 0
+
+
+def test_an_invoked_name_longer_than_255_bytes_keeps_its_start(workdir: Path) -> None:
+    too_long = long_path(workdir, 300)
+    with ExecCounter(key="invoked") as counter:
+        posix_spawn_many(too_long, 3)
+        counts, stats = counter.snapshot(), counter.stats()
     assert counts[os.fsdecode(too_long[:255])] == 3
+    assert stats.truncated == 3
 
 
 def test_a_non_utf8_path_round_trips_through_snapshot(workdir: Path) -> None:

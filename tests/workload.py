@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import time
 
 
 def posix_spawn_many(path: os.PathLike | bytes, times: int) -> None:
@@ -48,3 +50,28 @@ def exec_in_child(exec_call) -> int:
             os._exit(99)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
+
+
+def exe_of_exec(exec_call, stdin: int | None = None, timeout: float = 10.0) -> str:
+    """Forks a child that calls exec_call() to exec a program that waits; returns
+    what /proc/PID/exe shows once the exec is done, then kills the child."""
+    before = os.readlink("/proc/self/exe")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if stdin is not None:
+                os.dup2(stdin, 0)
+            exec_call()
+        finally:
+            os._exit(127)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            exe = os.readlink(f"/proc/{pid}/exe")
+            if exe != before:
+                return exe
+            time.sleep(0.005)
+        raise AssertionError(f"child {pid} did not exec within {timeout} s")
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)

@@ -1,0 +1,170 @@
+"""Which path an execution is counted under, for both keys, case by case.
+
+Known answers: "invoked" is the name given to exec; "resolved" is what
+readlink /proc/PID/exe shows from here while the program runs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import subprocess
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from pyexec import ExecCounter
+
+from .conftest import bpf
+from .workload import exe_of_exec
+
+pytestmark = bpf
+
+SYS_EXECVEAT = {"x86_64": 322, "aarch64": 281}.get(platform.machine())
+AT_EMPTY_PATH = 0x1000
+FD = 917  # an fd number nobody else is likely to fexecve meanwhile
+
+
+@contextmanager
+def both_keys():
+    with ExecCounter(key="resolved") as resolved, ExecCounter(key="invoked") as invoked:
+        yield resolved, invoked
+
+
+def assert_counted(counters, exec_call, invoked_name: str, stdin: int | None = None) -> str:
+    """Runs one exec; checks it was counted once under each key. Returns the resolved path."""
+    resolved, invoked = counters
+    exe = exe_of_exec(exec_call, stdin=stdin)
+    assert resolved.snapshot().get(exe) == 1, (exe, resolved.snapshot())
+    assert invoked.snapshot().get(invoked_name) == 1, (invoked_name, invoked.snapshot())
+    assert resolved.stats().truncated == invoked.stats().truncated == 0
+    return exe
+
+
+def test_symlink_and_symlink_chain(sleeper: Path) -> None:
+    link, chain = sleeper.with_name("link"), sleeper.with_name("chain")
+    link.symlink_to(sleeper)
+    chain.symlink_to(link)
+    with both_keys() as counters:
+        exe = assert_counted(counters, lambda: os.execv(link, [link]), str(link))
+        assert exe == str(sleeper)
+    with both_keys() as counters:
+        exe = assert_counted(counters, lambda: os.execv(chain, [chain]), str(chain))
+        assert exe == str(sleeper)
+
+
+def test_relative_path_from_another_cwd(sleeper: Path) -> None:
+    def relative() -> None:
+        os.chdir(sleeper.parent)
+        os.execv("./sleeper", ["./sleeper"])
+
+    with both_keys() as counters:
+        assert assert_counted(counters, relative, "./sleeper") == str(sleeper)
+
+
+def test_bind_mount_is_named_by_its_mount_point(sleeper: Path, workdir: Path) -> None:
+    mount_point = workdir / "bound"
+    mount_point.mkdir()
+    subprocess.run(["mount", "--bind", str(sleeper.parent), str(mount_point)], check=True)
+    try:
+        through_mount = mount_point / sleeper.name
+        with both_keys() as counters:
+            exe = assert_counted(counters, lambda: os.execv(through_mount, [through_mount]), str(through_mount))
+        assert exe == str(through_mount)
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+def test_a_binary_deleted_before_its_exec(sleeper: Path) -> None:
+    fd = os.open(sleeper, os.O_RDONLY)
+    os.dup2(fd, FD)
+    os.close(fd)
+    sleeper.unlink()
+    try:
+        with both_keys() as counters:
+            exe = assert_counted(counters, lambda: os.execve(FD, ["sleeper"], {}), f"/dev/fd/{FD}")
+        assert exe == f"{sleeper} (deleted)"
+    finally:
+        os.close(FD)
+
+
+def test_memfd_and_fexecve(sleeper_build: Path) -> None:
+    memfd = os.memfd_create("pyexec-test")
+    os.write(memfd, sleeper_build.read_bytes())
+    os.dup2(memfd, FD)
+    os.close(memfd)
+    try:
+        with both_keys() as counters:
+            exe = assert_counted(counters, lambda: os.execve(FD, ["memfd"], {}), f"/dev/fd/{FD}")
+        assert exe == "/memfd:pyexec-test (deleted)"
+    finally:
+        os.close(FD)
+
+
+def test_a_script_counts_as_its_interpreter_when_resolved(workdir: Path) -> None:
+    script = workdir / "script.sh"
+    script.write_text("#!/bin/sh\nread line\n")  # waits on stdin, no other exec
+    script.chmod(0o755)
+    reader, writer = os.pipe()
+    try:
+        with both_keys() as counters:
+            exe = assert_counted(counters, lambda: os.execv(script, [script]), str(script), stdin=reader)
+        assert exe == os.path.realpath("/bin/sh")
+    finally:
+        os.close(reader)
+        os.close(writer)
+
+
+def test_exec_from_a_thread_that_is_not_the_main_one(sleeper: Path) -> None:
+    def from_a_thread() -> None:
+        thread = threading.Thread(target=os.execv, args=(sleeper, [sleeper]))
+        thread.start()
+        thread.join()
+
+    with both_keys() as counters:
+        assert assert_counted(counters, from_a_thread, str(sleeper)) == str(sleeper)
+
+
+def test_exec_inside_a_chroot_is_resolved_from_the_host(sleeper: Path) -> None:
+    def chrooted() -> None:
+        os.chroot(sleeper.parent)
+        os.chdir("/")
+        os.execv("/sleeper", ["/sleeper"])
+
+    with both_keys() as counters:
+        assert assert_counted(counters, chrooted, "/sleeper") == str(sleeper)
+
+
+@pytest.mark.skipif(SYS_EXECVEAT is None, reason="execveat's number is known for x86_64 and aarch64")
+def test_execveat_with_at_empty_path(sleeper: Path) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def execveat_empty_path() -> None:
+        os.dup2(os.open(sleeper, os.O_RDONLY), FD)
+        argv = (ctypes.c_char_p * 2)(b"sleeper", None)
+        envp = (ctypes.c_char_p * 1)(None)
+        libc.syscall(SYS_EXECVEAT, FD, b"", argv, envp, AT_EMPTY_PATH)
+
+    with both_keys() as counters:
+        assert assert_counted(counters, execveat_empty_path, f"/dev/fd/{FD}") == str(sleeper)
+
+
+def test_a_resolved_path_too_long_keeps_its_end_and_counts_truncated(sleeper_build: Path, workdir: Path) -> None:
+    directory = workdir
+    for _ in range(3):
+        directory = directory / ("d" * 100)
+    directory.mkdir(parents=True)
+    binary = directory / "sleeper"
+    binary.write_bytes(sleeper_build.read_bytes())
+    binary.chmod(0o755)
+    with ExecCounter(key="resolved") as resolved:
+        exe = exe_of_exec(lambda: os.execv(binary, [binary]))
+        counts, stats = resolved.snapshot(), resolved.stats()
+    assert exe == str(binary) and len(os.fsencode(exe)) > 255
+    (kept,) = [path for path, count in counts.items() if exe.endswith(path) and path.endswith("/sleeper")]
+    assert counts[kept] == 1
+    assert 200 < len(os.fsencode(kept)) <= 255
+    assert stats.truncated == 1
