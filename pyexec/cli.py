@@ -15,9 +15,9 @@ from typing import Annotated, Iterator, Optional
 import typer
 
 from . import __version__
-from .counter import DEFAULT_MAX_ENTRIES, ExecCounter, libbpf_version
+from .counter import BREAKDOWNS, DEFAULT_MAX_ENTRIES, KEYS, ExecCounter, libbpf_version
 from .errors import BpfPermissionError, PyexecError, UnsupportedKernelError
-from .report import Report
+from .report import Report, rows_from_records
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 EXIT_UNSUPPORTED = 69  # EX_UNAVAILABLE: the kernel lacks BTF or the tracepoint
@@ -48,6 +48,19 @@ class OutputFormat(str, enum.Enum):
     csv = "csv"
 
 
+Key = enum.Enum("Key", {key: key for key in KEYS}, type=str)
+
+
+def parse_by(value: str) -> tuple[str, ...]:
+    fields = tuple(field.strip() for field in value.split(",") if field.strip())
+    unknown = [field for field in fields if field not in BREAKDOWNS]
+    if unknown or not fields:
+        raise typer.BadParameter(
+            f"{value!r}: give one or more of {','.join(BREAKDOWNS)}, separated by commas"
+        )
+    return fields
+
+
 @contextlib.contextmanager
 def stop_requests() -> Iterator[threading.Event]:
     """An event set by Ctrl-C or SIGTERM, from before loading until the counts are read,
@@ -71,6 +84,20 @@ def run(
     top: Annotated[
         Optional[int], typer.Option(min=1, help="Show only the N most executed binaries.")
     ] = None,
+    key: Annotated[
+        Key,
+        typer.Option(
+            help="resolved: the file executed, symlinks and mounts resolved (a script counts as "
+            "its interpreter); invoked: the name given to exec, as given."
+        ),
+    ] = Key.resolved,
+    by: Annotated[
+        str,
+        typer.Option(
+            metavar="FIELDS",
+            help=f"Count by these fields, comma-separated: {','.join(BREAKDOWNS)}.",
+        ),
+    ] = "path",
     output_format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="How to print the counts.")
     ] = OutputFormat.table,
@@ -87,14 +114,17 @@ def run(
     """Count every successful program execution until stopped, then print the counts, most executed first."""
     if verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
-    with stop_requests() as stop, ExecCounter(max_entries=max_entries) as counter:
+    fields = parse_by(by)
+    counter = ExecCounter(max_entries=max_entries, key=key.value, by=fields)
+    with stop_requests() as stop, counter:
         started = time.monotonic()
         if duration is None:
             say("counting executions until Ctrl-C or SIGTERM")
         else:
             say(f"counting executions for {duration:g} s (Ctrl-C stops sooner)")
         stop.wait(duration)
-        report = Report(counter.snapshot(), counter.stats(), time.monotonic() - started)
+        records, stats = counter.records(), counter.stats()
+        report = Report(rows_from_records(records, fields), stats, time.monotonic() - started, fields)
     if output_format is OutputFormat.json:
         print(report.to_json(top))
     elif output_format is OutputFormat.csv:

@@ -6,29 +6,70 @@ import csv
 import io
 import json
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from .counter import ExecStats
+from .counter import ExecRecord, ExecStats
+from .names import CgroupNames, container, user_name
 
 if TYPE_CHECKING:  # rich costs 40 ms to import: only done when a table is drawn
     from rich.table import Table
     from rich.text import Text
 
+# The fields each breakdown shows: its value, and what people read for it.
+FIELDS = {
+    "path": ("path",),
+    "uid": ("uid", "user"),
+    "comm": ("comm",),
+    "parent": ("parent",),
+    "cgroup": ("cgroup", "container"),
+}
+
+
+def rows_from_records(records: list[ExecRecord], by: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One row per record: the fields of `by` (with names resolved) and the count."""
+    cgroups = CgroupNames() if "cgroup" in by else None
+    rows = []
+    for record in records:
+        row: dict[str, Any] = {}
+        if "path" in by:
+            row["path"] = record.path
+        if "uid" in by:
+            row["uid"], row["user"] = record.uid, user_name(record.uid)
+        if "comm" in by:
+            row["comm"] = record.comm
+        if "parent" in by:
+            row["parent"] = record.parent
+        if cgroups is not None:
+            path = cgroups.path(record.cgroup)
+            row["cgroup"] = path if path is not None else str(record.cgroup)
+            row["container"] = container(path)
+        row["count"] = record.count
+        rows.append(row)
+    return rows
+
 
 @dataclass(frozen=True)
 class Report:
-    counts: dict[str, int]
+    rows: list[dict[str, Any]]  # each with "count" and the fields of `by`
     stats: ExecStats
     duration_s: float
+    by: tuple[str, ...] = ("path",)
+    fields: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        fields = [name for breakdown in self.by for name in FIELDS[breakdown]]
+        object.__setattr__(self, "fields", tuple(fields))
 
     @property
     def total(self) -> int:
-        return sum(self.counts.values())
+        return sum(row["count"] for row in self.rows)
 
-    def ranked(self, top: int | None = None) -> list[tuple[str, int]]:
-        """(path, count), most executed first, ties by path."""
-        rows = sorted(self.counts.items(), key=lambda row: (-row[1], row[0]))
+    def ranked(self, top: int | None = None) -> list[dict[str, Any]]:
+        """Most executed first; ties in the order of their fields."""
+        rows = sorted(
+            self.rows, key=lambda row: (-row["count"], [str(row[name]) for name in self.fields])
+        )
         return rows[:top] if top is not None else rows
 
     def to_json(self, top: int | None = None) -> str:
@@ -36,9 +77,9 @@ class Report:
         # then os.fsencode gives back the exact path bytes.
         return json.dumps(
             {
-                "counts": [{"path": path, "count": count} for path, count in self.ranked(top)],
+                "counts": self.ranked(top),
                 "total": self.total,
-                "distinct": len(self.counts),
+                "distinct": len(self.rows),
                 "dropped": self.stats.dropped,
                 "truncated": self.stats.truncated,
                 "errors": self.stats.errors,
@@ -47,32 +88,39 @@ class Report:
             ensure_ascii=True,
         )
 
+    def _columns(self) -> list[str]:
+        """count first, the path (long) last."""
+        return ["count", *(name for name in self.fields if name != "path"), *(("path",) if "path" in self.by else ())]
+
     def write_csv(self, out: BinaryIO, top: int | None = None) -> None:
-        """count,path rows, quoted as needed; paths written as their exact bytes."""
+        """Rows quoted as needed; paths written as their exact bytes."""
+        columns = self._columns()
         text = io.StringIO(newline="")
         writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(["count", "path"])
-        writer.writerows((count, path) for path, count in self.ranked(top))
+        writer.writerow(columns)
+        writer.writerows([_text(row[name]) for name in columns] for row in self.ranked(top))
         out.write(os.fsencode(text.getvalue()))
 
     def table(self, top: int | None = None) -> Table:
         from rich.table import Table
         from rich.text import Text
 
+        columns = self._columns()
         table = Table(box=None, pad_edge=False)
-        table.add_column("COUNT", justify="right", style="bold")
-        table.add_column("PATH", overflow="fold")
-        for path, count in self.ranked(top):
-            table.add_row(str(count), Text(printable(path)))
+        for name in columns:
+            table.add_column(name.upper(), justify="right" if name in ("count", "uid") else "left",
+                             style="bold" if name == "count" else None,
+                             overflow="fold" if name == "path" else "ellipsis")
+        for row in self.ranked(top):
+            table.add_row(*(Text(printable(_text(row[name]) or "-")) for name in columns))
         return table
 
     def summary(self) -> Text:
         """The footer: totals, and what was lost, in red when anything was."""
         from rich.text import Text
 
-        text = Text(
-            f"{self.total} executions of {len(self.counts)} binaries in {self.duration_s:.1f} s"
-        )
+        what = "binaries" if self.by == ("path",) else "keys"
+        text = Text(f"{self.total} executions of {len(self.rows)} {what} in {self.duration_s:.1f} s")
         for name in ("dropped", "truncated", "errors"):
             value = getattr(self.stats, name)
             text.append(" · ")
@@ -80,8 +128,11 @@ class Report:
         return text
 
 
-def printable(path: str) -> str:
-    """A path as a terminal can show it: undecodable bytes and control characters escaped."""
-    shown = os.fsencode(path).decode("utf-8", "backslashreplace")
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown)
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
 
+
+def printable(text: str) -> str:
+    """Text as a terminal can show it: undecodable bytes and control characters escaped."""
+    shown = os.fsencode(text).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown)

@@ -185,3 +185,20 @@ def test_a_kernel_without_btf_exits_69(monkeypatch, capsys) -> None:
     error = capsys.readouterr().err
     assert error.startswith("pyexec: error: /nonexistent/btf/vmlinux is missing")
     assert "CONFIG_DEBUG_INFO_BTF" in error
+
+
+@bpf
+def test_json_carries_the_breakdown_fields(true_binary: Path) -> None:
+    stdout = run_around(
+        lambda: posix_spawn_many(true_binary, 3),
+        "--duration", "2", "--format", "json", "--by", "path,uid,comm,parent,cgroup",
+    )
+    (ours,) = [row for row in json.loads(stdout)["counts"] if row["path"] == str(true_binary)]
+    assert set(ours) == {"path", "uid", "user", "comm", "parent", "cgroup", "container", "count"}
+    assert (ours["uid"], ours["user"], ours["comm"], ours["count"]) == (0, "root", "true", 3)
+
+
+def test_an_unknown_breakdown_is_a_usage_error() -> None:
+    result = subprocess.run([*PYEXEC, "run", "--by", "path,colour"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "'path,colour'" in result.stderr and result.stderr.count("\n") == 1

@@ -12,15 +12,16 @@ from pyexec.report import Report, printable
 
 ODD = os.fsdecode(b'/opt/a,b "c"\nd\xff')
 REPORT = Report(
-    counts={"/usr/bin/ls": 3, ODD: 3, "/usr/bin/cat": 9},
+    rows=[{"path": path, "count": count} for path, count in {"/usr/bin/ls": 3, ODD: 3, "/usr/bin/cat": 9}.items()],
     stats=ExecStats(dropped=1, truncated=2, errors=0),
     duration_s=1.23456,
 )
 
 
 def test_ranked_is_most_executed_first_then_by_path() -> None:
-    assert REPORT.ranked() == [("/usr/bin/cat", 9), (ODD, 3), ("/usr/bin/ls", 3)]
-    assert REPORT.ranked(top=1) == [("/usr/bin/cat", 9)]
+    ranked = [(row["path"], row["count"]) for row in REPORT.ranked()]
+    assert ranked == [("/usr/bin/cat", 9), (ODD, 3), ("/usr/bin/ls", 3)]
+    assert REPORT.ranked(top=1) == [{"path": "/usr/bin/cat", "count": 9}]
 
 
 def test_json_schema_and_totals() -> None:

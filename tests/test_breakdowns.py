@@ -1,0 +1,120 @@
+"""Counting by uid, comm, parent and cgroup, against the real kernel."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from pyexec import ExecCounter
+from pyexec.names import cgroup2_root
+from pyexec.report import rows_from_records
+
+from .conftest import bpf, copy_true
+from .workload import posix_spawn_many
+
+pytestmark = bpf
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def public_true():
+    """A copy of true that any user may run (pytest's own temp dirs are private)."""
+    directory = tempfile.mkdtemp(prefix="pyexec-public-")
+    os.chmod(directory, 0o755)
+    yield copy_true(Path(directory) / "true")
+    shutil.rmtree(directory)
+
+
+def exec_as(uid: int, binary: Path, times: int) -> None:
+    for _ in range(times):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgid(uid)
+                os.setuid(uid)
+                os.execv(binary, [binary])
+            finally:
+                os._exit(127)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+
+
+def counts_by(records, *fields: str) -> Counter:
+    return Counter({tuple(getattr(r, f) for f in fields): r.count for r in records})
+
+
+def test_by_uid_splits_executions_between_users(public_true: Path) -> None:
+    with ExecCounter(by=("path", "uid")) as counter:
+        exec_as(0, public_true, 3)
+        exec_as(NOBODY, public_true, 5)
+        records = counter.records()
+    counts = counts_by(records, "path", "uid")
+    assert counts[(str(public_true), 0)] == 3
+    assert counts[(str(public_true), NOBODY)] == 5
+    rows = [row for row in rows_from_records(records, ("path", "uid")) if row["path"] == str(public_true)]
+    assert {(row["uid"], row["user"], row["count"]) for row in rows} == {(0, "root", 3), (NOBODY, "nobody", 5)}
+
+
+def test_by_uid_alone_sums_over_paths(public_true: Path) -> None:
+    with ExecCounter(by=("uid",)) as counter:
+        exec_as(NOBODY, public_true, 4)
+        records = counter.records()
+    assert all(record.path is None for record in records)
+    assert counts_by(records, "uid")[(NOBODY,)] >= 4  # anything else nobody ran counts too
+
+
+def test_by_comm_and_parent(true_binary: Path) -> None:
+    with open("/proc/self/comm") as comm:
+        own_comm = comm.read().strip()
+    renamed = true_binary.with_name("a-rather-long-command-name")
+    true_binary.rename(renamed)
+    with ExecCounter(by=("path", "comm", "parent")) as counter:
+        posix_spawn_many(renamed, 2)
+        records = counter.records()
+    counts = counts_by(records, "path", "comm", "parent")
+    # The command name after exec is the file's name, cut to 15 bytes by the kernel.
+    assert counts[(str(renamed), "a-rather-long-c", own_comm)] == 2
+
+
+@pytest.fixture
+def cgroup2() -> str:
+    root = cgroup2_root()
+    if root is not None:
+        yield root
+        return
+    root = tempfile.mkdtemp(prefix="pyexec-cgroup2-")
+    os.system(f"mount -t cgroup2 none {root}")
+    yield root
+    os.system(f"umount {root}")
+    os.rmdir(root)
+
+
+def test_by_cgroup_names_the_cgroup_path(true_binary: Path, cgroup2: str) -> None:
+    name = f"pyexec-test-{uuid.uuid4().hex[:8]}"
+    directory = os.path.join(cgroup2, name)
+    os.mkdir(directory)
+    try:
+        with ExecCounter(by=("path", "cgroup")) as counter:
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    with open(os.path.join(directory, "cgroup.procs"), "w") as procs:
+                        procs.write(str(os.getpid()))
+                    os.execv(true_binary, [true_binary])
+                finally:
+                    os._exit(127)
+            assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+            records = counter.records()
+        rows = rows_from_records(records, ("path", "cgroup"))
+        ours = [row for row in rows if row["path"] == str(true_binary)]
+        assert ours == [{"path": str(true_binary), "cgroup": f"/{name}", "container": None, "count": 1}]
+        assert os.stat(directory).st_ino in {record.cgroup for record in records}
+    finally:
+        os.rmdir(directory)
