@@ -19,6 +19,15 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile bool resolve_paths = true; /* the file executed, not the name given */
 const volatile __u32 key_fields = EXEC_BY_PATH; /* enum exec_by: the fields filled in */
 
+/* Filters: an execution is counted only if it passes every one that is set. */
+const volatile __u32 excluded_tgid = 0;   /* not this process, nor its children */
+const volatile bool filter_uids = false;  /* only the real uids in uid_filter */
+const volatile __u64 filter_cgroup = 0;   /* only this cgroup v2 id and those below it */
+const volatile __u32 filter_cgroup_level = 0; /* its depth in the hierarchy, 0 for the root */
+const volatile char filter_comm[EXEC_COMM_SIZE] = {}; /* only this command name (after exec) */
+const volatile __u32 filter_prefix_len = 0;
+const volatile char filter_prefix[EXEC_PATH_SIZE] = {}; /* only paths starting so (on the key) */
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, EXEC_COUNT_DEFAULT_ENTRIES); /* user space may change it before load */
@@ -32,6 +41,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct exec_stats);
 } exec_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, EXEC_UID_FILTER_SIZE);
+	__type(key, __u32);
+	__type(value, __u8);
+} uid_filter SEC(".maps");
 
 /* Where a resolved path is assembled, backwards; twice the size a path may
  * take, so the verifier can see every write stays inside. Per-CPU is safe:
@@ -163,6 +179,31 @@ static __always_inline bool read_invoked_name(const char *filename, char *out, l
 	       (!bpf_probe_read_kernel(&last, 1, filename + EXEC_PATH_SIZE - 1) && !last);
 }
 
+/* The filters that need no path. */
+static __always_inline bool wanted(struct task_struct *task)
+{
+	char comm[EXEC_COMM_SIZE];
+	__u32 uid;
+
+	if (excluded_tgid &&
+	    (task->tgid == excluded_tgid || task->real_parent->tgid == excluded_tgid))
+		return false;
+	if (filter_uids) {
+		uid = (__u32)bpf_get_current_uid_gid();
+		if (!bpf_map_lookup_elem(&uid_filter, &uid))
+			return false;
+	}
+	if (filter_cgroup &&
+	    bpf_get_current_ancestor_cgroup_id(filter_cgroup_level) != filter_cgroup)
+		return false;
+	if (filter_comm[0]) {
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (bpf_strncmp(comm, sizeof(comm), (const char *)filter_comm))
+			return false;
+	}
+	return true;
+}
+
 /* sched_process_exec fires once per successful execve, execveat or fexecve,
  * after the point of no return, with the new program in place. */
 SEC("tp_btf/sched_process_exec")
@@ -172,19 +213,28 @@ int BPF_PROG(count_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	bool complete = true;
 	long len;
 
+	if (!wanted(task))
+		return 0;
 	__builtin_memset(&key, 0, sizeof(key));
-	if ((key_fields & EXEC_BY_PATH) && resolve_paths) {
-		/* bprm->file is what /proc/PID/exe names: for a #! script, its interpreter. */
-		complete = resolve_path(bprm->file, key.path);
-	} else if (key_fields & EXEC_BY_PATH) {
-		complete = read_invoked_name(bprm->filename, key.path, &len);
-		if (len <= 0) {
-			count_loss(errors);
-			return 0;
+	if ((key_fields & EXEC_BY_PATH) || filter_prefix_len) {
+		if (resolve_paths) {
+			/* bprm->file is what /proc/PID/exe names: for a #! script, its interpreter. */
+			complete = resolve_path(bprm->file, key.path);
+		} else {
+			complete = read_invoked_name(bprm->filename, key.path, &len);
+			if (len <= 0) {
+				count_loss(errors);
+				return 0;
+			}
 		}
+		if (filter_prefix_len &&
+		    bpf_strncmp(key.path, filter_prefix_len, (const char *)filter_prefix))
+			return 0;
+		if (!complete)
+			count_loss(truncated);
+		if (!(key_fields & EXEC_BY_PATH)) /* read for the filter only */
+			__builtin_memset(key.path, 0, sizeof(key.path));
 	}
-	if (!complete)
-		count_loss(truncated);
 	if (key_fields & EXEC_BY_UID)
 		key.uid = (__u32)bpf_get_current_uid_gid();
 	if (key_fields & EXEC_BY_COMM)

@@ -5,6 +5,7 @@
 #define EXEC_PATH_SIZE 256
 #define EXEC_COMM_SIZE 16
 #define EXEC_COUNT_DEFAULT_ENTRIES 16384
+#define EXEC_UID_FILTER_SIZE 64 /* how many uids --uid may name */
 
 /* The fields of exec_key that are filled in; the others stay 0. */
 enum exec_by {

@@ -56,6 +56,40 @@ const char *pyexec_libbpf_version(void)
 	return libbpf_version_string();
 }
 
+/* The .rodata settings, set between open and load. */
+static int configure(struct execcount_bpf *skel, const struct pyexec_config *config)
+{
+	struct execcount_bpf__rodata *settings = skel->rodata;
+	size_t prefix_len = strnlen(config->path_prefix, sizeof(config->path_prefix));
+
+	if (config->uid_count > EXEC_UID_FILTER_SIZE || prefix_len == sizeof(config->path_prefix))
+		return -E2BIG;
+	settings->resolve_paths = config->resolve_paths;
+	settings->key_fields = config->key_fields;
+	settings->excluded_tgid = config->excluded_tgid;
+	settings->filter_uids = config->uid_count > 0;
+	settings->filter_cgroup = config->cgroup;
+	settings->filter_cgroup_level = config->cgroup_level;
+	memcpy((char *)settings->filter_comm, config->comm, sizeof(settings->filter_comm));
+	settings->filter_prefix_len = prefix_len;
+	memcpy((char *)settings->filter_prefix, config->path_prefix, sizeof(settings->filter_prefix));
+	return 0;
+}
+
+static int fill_uid_filter(struct execcount_bpf *skel, const struct pyexec_config *config)
+{
+	int fd = bpf_map__fd(skel->maps.uid_filter);
+	unsigned char yes = 1;
+	int err;
+
+	for (unsigned int i = 0; i < config->uid_count; i++) {
+		err = bpf_map_update_elem(fd, &config->uids[i], &yes, BPF_ANY);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 int pyexec_counter_load(const struct pyexec_config *config, struct pyexec_counter **out)
 {
 	struct pyexec_counter *counter;
@@ -69,14 +103,18 @@ int pyexec_counter_load(const struct pyexec_config *config, struct pyexec_counte
 		err = -errno;
 		goto fail;
 	}
-	counter->skel->rodata->resolve_paths = config->resolve_paths;
-	counter->skel->rodata->key_fields = config->key_fields;
+	err = configure(counter->skel, config);
+	if (err)
+		goto fail;
 	if (config->max_entries) {
 		err = bpf_map__set_max_entries(counter->skel->maps.exec_count, config->max_entries);
 		if (err)
 			goto fail;
 	}
 	err = execcount_bpf__load(counter->skel);
+	if (err)
+		goto fail;
+	err = fill_uid_filter(counter->skel, config);
 	if (err)
 		goto fail;
 	counter->max_entries = bpf_map__max_entries(counter->skel->maps.exec_count);

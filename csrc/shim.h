@@ -12,6 +12,14 @@ struct pyexec_config {
 	unsigned int max_entries; /* capacity of exec_count; 0 keeps the default */
 	bool resolve_paths;       /* key on the file executed, not the name given to exec */
 	unsigned int key_fields;  /* enum exec_by: what the key holds */
+	/* Filters; each is off when 0, NULL or "". */
+	unsigned int excluded_tgid;        /* not this process, nor its children */
+	const unsigned int *uids;          /* only these real uids... */
+	unsigned int uid_count;            /* ...up to EXEC_UID_FILTER_SIZE of them */
+	unsigned long long cgroup;         /* only this cgroup v2 id and below... */
+	unsigned int cgroup_level;         /* ...which is this deep (root: 0) */
+	char comm[EXEC_COMM_SIZE];         /* only this command name */
+	char path_prefix[EXEC_PATH_SIZE];  /* only paths that start so */
 };
 
 /* Opens, configures and loads the BPF program; counting starts on attach. */

@@ -6,6 +6,7 @@ import contextlib
 import enum
 import logging
 import os
+import pwd
 import signal
 import sys
 import threading
@@ -49,6 +50,16 @@ class OutputFormat(str, enum.Enum):
 
 
 Key = enum.Enum("Key", {key: key for key in KEYS}, type=str)
+
+
+def parse_uid(value: str) -> int:
+    """A uid, given as a number or a user name."""
+    if value.isdigit():
+        return int(value)
+    try:
+        return pwd.getpwnam(value).pw_uid
+    except KeyError:
+        raise typer.BadParameter(f"no such user: {value!r}", param_hint="'--uid'") from None
 
 
 def parse_by(value: str) -> tuple[str, ...]:
@@ -98,6 +109,27 @@ def run(
             help=f"Count by these fields, comma-separated: {','.join(BREAKDOWNS)}.",
         ),
     ] = "path",
+    uid: Annotated[
+        Optional[list[str]],
+        typer.Option(help="Count only executions by this user (name or uid); repeatable."),
+    ] = None,
+    cgroup: Annotated[
+        Optional[str],
+        typer.Option(help="Count only executions in this cgroup v2 (e.g. /system.slice/cron.service) and below."),
+    ] = None,
+    comm: Annotated[
+        Optional[str], typer.Option(help="Count only executions whose command name (after exec) is this.")
+    ] = None,
+    path_prefix: Annotated[
+        Optional[str], typer.Option(help="Count only paths (as --key gives them) that start so.")
+    ] = None,
+    exclude_self: Annotated[
+        bool,
+        typer.Option(
+            "--exclude-self/--include-self",
+            help="Leave out executions by pyexec itself and its child processes.",
+        ),
+    ] = True,
     output_format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="How to print the counts.")
     ] = OutputFormat.table,
@@ -115,7 +147,19 @@ def run(
     if verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
     fields = parse_by(by)
-    counter = ExecCounter(max_entries=max_entries, key=key.value, by=fields)
+    try:
+        counter = ExecCounter(
+            max_entries=max_entries,
+            key=key.value,
+            by=fields,
+            uids=[parse_uid(value) for value in uid or ()],
+            cgroup=cgroup,
+            comm=comm,
+            path_prefix=path_prefix,
+            exclude_self=exclude_self,
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
     with stop_requests() as stop, counter:
         started = time.monotonic()
         if duration is None:

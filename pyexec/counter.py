@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 
 from ._shim import ffi, lib
 from .errors import KERNEL_FIX, PyexecError, UnsupportedKernelError, check
+from .names import CgroupNames
 
 DEFAULT_MAX_ENTRIES: int = lib.EXEC_COUNT_DEFAULT_ENTRIES
 KERNEL_BTF = "/sys/kernel/btf/vmlinux"
@@ -76,6 +78,12 @@ class ExecCounter:
     key: "resolved" counts the file executed, with symlinks, relative paths and
     mounts resolved (a #! script counts as its interpreter); "invoked" the
     file name as the caller gave it. by: the fields to count by.
+
+    Filters, applied in the kernel (what they leave out is never stored):
+    uids (real uids), cgroup (a cgroup v2 path: it and all below it), comm (the
+    command name after exec), path_prefix (on the key), exclude_self (this
+    process and its children; off by default, so a tool counts its own
+    subprocesses).
     """
 
     def __init__(
@@ -84,6 +92,11 @@ class ExecCounter:
         *,
         key: str = "resolved",
         by: tuple[str, ...] = ("path",),
+        uids: Iterable[int] = (),
+        cgroup: str | None = None,
+        comm: str | None = None,
+        path_prefix: str | None = None,
+        exclude_self: bool = False,
     ) -> None:
         if not 1 <= max_entries <= 2**31 - 1:
             raise ValueError(f"max_entries must be between 1 and {2**31 - 1}, not {max_entries}")
@@ -95,6 +108,16 @@ class ExecCounter:
         self.max_entries = max_entries
         self.key = key
         self.by = tuple(field for field in BREAKDOWNS if field in by)
+        self.uids = tuple(sorted(set(uids)))
+        if len(self.uids) > lib.EXEC_UID_FILTER_SIZE or not all(0 <= uid < 2**32 - 1 for uid in self.uids):
+            raise ValueError(f"uids takes up to {lib.EXEC_UID_FILTER_SIZE} uids, each from 0 to {2**32 - 2}")
+        self.cgroup = cgroup
+        self._cgroup_id, self._cgroup_level = _cgroup_filter(cgroup)
+        self.comm = comm
+        self._comm = _bytes_filter("a command name", comm, lib.EXEC_COMM_SIZE - 1)
+        self.path_prefix = path_prefix
+        self._path_prefix = _bytes_filter("a path prefix", path_prefix, lib.EXEC_PATH_SIZE - 1)
+        self.exclude_self = exclude_self
         self._counter = ffi.NULL
         self._columns: _Columns | None = None  # allocated on first read
 
@@ -105,12 +128,20 @@ class ExecCounter:
         if not os.path.exists(KERNEL_BTF):
             raise UnsupportedKernelError(2, f"{KERNEL_BTF} is missing: {KERNEL_FIX}")
         _sync_libbpf_log_level()
+        uids = ffi.new("unsigned int[]", self.uids)
         config = ffi.new(
             "struct pyexec_config *",
             {
                 "max_entries": self.max_entries,
                 "resolve_paths": self.key == "resolved",
                 "key_fields": sum(BREAKDOWNS[field] for field in self.by),
+                "excluded_tgid": os.getpid() if self.exclude_self else 0,
+                "uids": uids,
+                "uid_count": len(self.uids),
+                "cgroup": self._cgroup_id,
+                "cgroup_level": self._cgroup_level,
+                "comm": self._comm,
+                "path_prefix": self._path_prefix,
             },
         )
         handle = ffi.new("struct pyexec_counter **")
@@ -177,6 +208,27 @@ class ExecCounter:
         stats = ffi.new("struct exec_stats *")
         check(lib.pyexec_counter_stats(self._started(), stats), "read the exec_stats map")
         return ExecStats(dropped=stats.dropped, truncated=stats.truncated, errors=stats.errors)
+
+
+def _bytes_filter(what: str, value: str | None, longest: int) -> bytes:
+    if value is None:
+        return b""
+    encoded = os.fsencode(value)
+    if not 1 <= len(encoded) <= longest or b"\0" in encoded:
+        raise ValueError(f"{what} is 1 to {longest} bytes without NUL, not {value!r}")
+    return encoded
+
+
+def _cgroup_filter(path: str | None) -> tuple[int, int]:
+    """(id, depth) of a cgroup v2 path, as /proc/PID/cgroup writes it or under its mount."""
+    if path is None:
+        return 0, 0
+    names = CgroupNames()
+    relative = names.relative(path)
+    cgroup_id = names.id_of(relative) if relative is not None else None
+    if cgroup_id is None:
+        raise ValueError(f"no such cgroup v2: {path!r}; name it as /proc/PID/cgroup does, e.g. /system.slice/cron.service")
+    return cgroup_id, len([part for part in relative.split("/") if part])
 
 
 class _Columns:

@@ -39,6 +39,14 @@ class CgroupNames:
             self._paths = dict(self._walk())  # cgroups come and go: look again
         return self._paths.get(cgroup_id)
 
+    def relative(self, path: str) -> str | None:
+        """path within the hierarchy: as given, or made so if it names a place under the mount."""
+        if not self._root:
+            return None
+        if os.path.commonpath([self._root, os.path.abspath(path)]) == self._root:
+            return "/" + os.path.relpath(os.path.abspath(path), self._root).removeprefix(".")
+        return path
+
     def id_of(self, path: str) -> int | None:
         """The id of the cgroup at path (as /proc/PID/cgroup writes it), if it exists."""
         if not self._root:

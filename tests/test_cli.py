@@ -202,3 +202,19 @@ def test_an_unknown_breakdown_is_a_usage_error() -> None:
     result = subprocess.run([*PYEXEC, "run", "--by", "path,colour"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "'path,colour'" in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--uid", "no-such-user-here", "no such user"),
+        ("--cgroup", "/no/such/cgroup", "no such cgroup"),
+        ("--path-prefix", "", "a path prefix is 1 to 255 bytes"),
+        ("--comm", "much-too-long-for-a-comm", "a command name is 1 to 15 bytes"),
+    ],
+)
+def test_bad_filter_values_are_usage_errors_before_loading(option: str, value: str, says: str) -> None:
+    result = subprocess.run([*PYEXEC, "run", option, value], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert says in result.stderr and result.stderr.count("\n") == 1
+    assert "counting" not in result.stderr

@@ -1,0 +1,96 @@
+"""Filters applied in the kernel: what they leave out is never counted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pyexec import ExecCounter
+
+from .conftest import bpf, copy_true
+from .test_breakdowns import NOBODY, cgroup2, exec_as, public_true  # noqa: F401 (fixtures)
+from .workload import posix_spawn_many
+
+pytestmark = bpf
+
+
+def test_uid_keeps_only_that_user(public_true: Path) -> None:  # noqa: F811
+    with ExecCounter(uids=[NOBODY]) as counter:
+        exec_as(0, public_true, 3)
+        exec_as(NOBODY, public_true, 5)
+        counts = counter.snapshot()
+    assert counts[str(public_true)] == 5  # root's 3 would make 8
+
+
+def test_cgroup_keeps_that_cgroup_and_those_below(true_binary: Path, cgroup2: str) -> None:  # noqa: F811
+    name = f"pyexec-test-{uuid.uuid4().hex[:8]}"
+    parent = os.path.join(cgroup2, name)
+    child = os.path.join(parent, "inner")
+    os.makedirs(child)
+
+    def exec_in(directory: str, times: int) -> None:
+        for _ in range(times):
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    with open(os.path.join(directory, "cgroup.procs"), "w") as procs:
+                        procs.write(str(os.getpid()))
+                    os.execv(true_binary, [true_binary])
+                finally:
+                    os._exit(127)
+            assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+
+    try:
+        with ExecCounter(cgroup=f"/{name}") as counter:
+            posix_spawn_many(true_binary, 3)  # in our own cgroup: left out
+            exec_in(parent, 2)
+            exec_in(child, 4)
+            counts = counter.snapshot()
+        assert counts == {str(true_binary): 6}
+    finally:
+        os.rmdir(child)
+        os.rmdir(parent)
+
+
+def test_comm_keeps_that_command_name(workdir: Path) -> None:
+    wanted, other = copy_true(workdir / "wanted-one"), copy_true(workdir / "other-one")
+    with ExecCounter(comm="wanted-one") as counter:
+        posix_spawn_many(wanted, 2)
+        posix_spawn_many(other, 3)
+        counts = counter.snapshot()
+    assert counts == {str(wanted): 2}
+
+
+@pytest.mark.parametrize("key", ["resolved", "invoked"])
+def test_path_prefix_applies_to_the_chosen_key(workdir: Path, key: str) -> None:
+    binary = copy_true(workdir / "true")
+    link = workdir.parent / f"link-{uuid.uuid4().hex[:8]}"
+    link.symlink_to(binary)
+    with ExecCounter(key=key, path_prefix=str(workdir)) as counter:
+        posix_spawn_many(link, 2)
+        posix_spawn_many(binary, 3)
+        counts = counter.snapshot()
+    # Resolved, the link is the binary (inside the prefix); invoked, it is outside it.
+    assert counts == ({str(binary): 5} if key == "resolved" else {str(binary): 3})
+
+
+def test_path_prefix_without_counting_by_path(workdir: Path) -> None:
+    binary = copy_true(workdir / "true")
+    with ExecCounter(by=("comm",), path_prefix=str(workdir)) as counter:
+        posix_spawn_many(binary, 2)
+        records = counter.records()
+    assert [(record.path, record.comm, record.count) for record in records] == [(None, "true", 2)]
+
+
+def test_exclude_self_leaves_out_this_process_and_its_children(true_binary: Path) -> None:
+    with ExecCounter(exclude_self=True) as counter:
+        posix_spawn_many(true_binary, 3)  # children of this process: left out
+        subprocess.run(["sh", "-c", f"{true_binary}; exit 0"], check=True)  # a grandchild: counted
+        counts = counter.snapshot()
+    assert counts.get(str(true_binary)) == 1
+    assert os.path.realpath("/bin/sh") not in counts
+
