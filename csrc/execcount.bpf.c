@@ -49,6 +49,16 @@ struct {
 	__type(value, __u8);
 } uid_filter SEC(".maps");
 
+/* attempts: the file name of each exec call under way, by thread, until its
+ * exit says whether it failed. LRU, so calls that never return (a thread
+ * whose id changed in a successful exec) do not pile up. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u32);
+	__type(value, __u64);
+} exec_calls SEC(".maps");
+
 /* Where a resolved path is assembled, backwards; twice the size a path may
  * take, so the verifier can see every write stays inside. Per-CPU is safe:
  * tracepoints run with preemption disabled. */
@@ -168,6 +178,21 @@ static __always_inline bool resolve_path(struct file *file, char *out)
 	return complete;
 }
 
+/* Fills in the fields other than the path and outcome, then counts the key. */
+static __always_inline void fill_and_count(struct exec_key *key, struct task_struct *task)
+{
+	if (key_fields & EXEC_BY_UID)
+		key->uid = (__u32)bpf_get_current_uid_gid();
+	if (key_fields & EXEC_BY_COMM)
+		bpf_get_current_comm(key->comm, sizeof(key->comm));
+	if (key_fields & EXEC_BY_PARENT)
+		bpf_probe_read_kernel_str(key->parent, sizeof(key->parent), task->real_parent->comm);
+	if (key_fields & EXEC_BY_CGROUP)
+		key->cgroup = bpf_get_current_cgroup_id();
+	if (count_key(key))
+		count_loss(dropped);
+}
+
 /* Copies the file name as given to exec. Returns false if it had to be cut. */
 static __always_inline bool read_invoked_name(const char *filename, char *out, long *len)
 {
@@ -179,7 +204,7 @@ static __always_inline bool read_invoked_name(const char *filename, char *out, l
 	       (!bpf_probe_read_kernel(&last, 1, filename + EXEC_PATH_SIZE - 1) && !last);
 }
 
-/* The filters that need no path. */
+/* The filters that need no path, for the current task. */
 static __always_inline bool wanted(struct task_struct *task)
 {
 	char comm[EXEC_COMM_SIZE];
@@ -235,15 +260,77 @@ int BPF_PROG(count_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 		if (!(key_fields & EXEC_BY_PATH)) /* read for the filter only */
 			__builtin_memset(key.path, 0, sizeof(key.path));
 	}
-	if (key_fields & EXEC_BY_UID)
-		key.uid = (__u32)bpf_get_current_uid_gid();
-	if (key_fields & EXEC_BY_COMM)
-		bpf_get_current_comm(key.comm, sizeof(key.comm));
-	if (key_fields & EXEC_BY_PARENT)
-		bpf_probe_read_kernel_str(key.parent, sizeof(key.parent), task->real_parent->comm);
-	if (key_fields & EXEC_BY_CGROUP)
-		key.cgroup = bpf_get_current_cgroup_id();
-	if (count_key(&key))
-		count_loss(dropped);
+	fill_and_count(&key, task);
 	return 0;
+}
+
+/* attempts: remember the file name an exec call was given... */
+static __always_inline int remember_exec_call(const char *filename)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u64 name = (__u64)filename;
+
+	bpf_map_update_elem(&exec_calls, &tid, &name, BPF_ANY);
+	return 0;
+}
+
+/* ...and at its exit, count it under that name and its errno if it failed.
+ * The name is read now: the call has faulted its page in, where reading it
+ * at entry could fail and lose the name. */
+static __always_inline int count_failed_exec_call(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 *name = bpf_map_lookup_elem(&exec_calls, &tid);
+	const char *filename = name ? (const char *)*name : NULL;
+	struct exec_key key;
+	char last;
+	long len;
+
+	bpf_map_delete_elem(&exec_calls, &tid);
+	if (ret >= 0 || !wanted(task)) /* a successful exec counts at sched_process_exec */
+		return 0;
+	__builtin_memset(&key, 0, sizeof(key));
+	key.outcome = -ret;
+	if ((key_fields & EXEC_BY_PATH) || filter_prefix_len) {
+		len = filename ? bpf_probe_read_user_str(key.path, sizeof(key.path), filename) : -1;
+		if (len <= 0) {
+			count_loss(errors);
+			return 0;
+		}
+		if (filter_prefix_len &&
+		    bpf_strncmp(key.path, filter_prefix_len, (const char *)filter_prefix))
+			return 0;
+		if (len == sizeof(key.path) &&
+		    (bpf_probe_read_user(&last, 1, filename + sizeof(key.path) - 1) || last))
+			count_loss(truncated);
+		if (!(key_fields & EXEC_BY_PATH))
+			__builtin_memset(key.path, 0, sizeof(key.path));
+	}
+	fill_and_count(&key, task);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_execve")
+int enter_execve(struct trace_event_raw_sys_enter *ctx)
+{
+	return remember_exec_call((const char *)ctx->args[0]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_execveat")
+int enter_execveat(struct trace_event_raw_sys_enter *ctx)
+{
+	return remember_exec_call((const char *)ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_execve")
+int exit_execve(struct trace_event_raw_sys_exit *ctx)
+{
+	return count_failed_exec_call(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_execveat")
+int exit_execveat(struct trace_event_raw_sys_exit *ctx)
+{
+	return count_failed_exec_call(ctx->ret);
 }

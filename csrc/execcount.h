@@ -24,12 +24,12 @@ struct exec_key {
 	char parent[EXEC_COMM_SIZE];   /* EXEC_BY_PARENT: the parent's command name */
 	unsigned long long cgroup;     /* EXEC_BY_CGROUP: the cgroup v2 id */
 	unsigned int uid;              /* EXEC_BY_UID: the real uid */
-	int outcome;                   /* 0: executed; reserved for failed attempts' errno */
+	int outcome;                   /* 0: executed; else the errno of a failed exec call */
 };
 
 /* What the BPF program could not count exactly; one copy per CPU. */
 struct exec_stats {
 	unsigned long long dropped;   /* exec_count was full: the update failed */
 	unsigned long long truncated; /* the path did not fit in exec_key.path */
-	unsigned long long errors;    /* reading the path from the kernel failed */
+	unsigned long long errors;    /* reading the path failed */
 };

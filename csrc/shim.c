@@ -66,6 +66,11 @@ static int configure(struct execcount_bpf *skel, const struct pyexec_config *con
 		return -E2BIG;
 	settings->resolve_paths = config->resolve_paths;
 	settings->key_fields = config->key_fields;
+	/* The syscall tracepoints are loaded, and tracefs needed, only for attempts. */
+	bpf_program__set_autoload(skel->progs.enter_execve, config->count_attempts);
+	bpf_program__set_autoload(skel->progs.enter_execveat, config->count_attempts);
+	bpf_program__set_autoload(skel->progs.exit_execve, config->count_attempts);
+	bpf_program__set_autoload(skel->progs.exit_execveat, config->count_attempts);
 	settings->excluded_tgid = config->excluded_tgid;
 	settings->filter_uids = config->uid_count > 0;
 	settings->filter_cgroup = config->cgroup;
@@ -235,6 +240,8 @@ static void append_chunk(struct pyexec_snapshot *out, const struct exec_key *key
 			memcpy(out->parents + row * EXEC_COMM_SIZE, keys[i].parent, EXEC_COMM_SIZE);
 		if (out->cgroups)
 			out->cgroups[row] = keys[i].cgroup;
+		if (out->outcomes)
+			out->outcomes[row] = keys[i].outcome;
 	}
 	out->found += n;
 	out->paths_size = end - out->paths;

@@ -12,6 +12,7 @@ struct pyexec_config {
 	unsigned int max_entries; /* capacity of exec_count; 0 keeps the default */
 	bool resolve_paths;       /* key on the file executed, not the name given to exec */
 	unsigned int key_fields;  /* enum exec_by: what the key holds */
+	bool count_attempts;      /* failed exec calls too (syscall tracepoints: tracefs) */
 	/* Filters; each is off when 0, NULL or "". */
 	unsigned int excluded_tgid;        /* not this process, nor its children */
 	const unsigned int *uids;          /* only these real uids... */
@@ -43,6 +44,7 @@ struct pyexec_snapshot {
 	char *comms;                 /* EXEC_COMM_SIZE bytes each */
 	char *parents;               /* EXEC_COMM_SIZE bytes each */
 	unsigned long long *cgroups;
+	int *outcomes;
 };
 
 /* Reads the whole of exec_count into out, in as few syscalls as the kernel

@@ -16,7 +16,7 @@ from typing import Annotated, Iterator, Optional
 import typer
 
 from . import __version__
-from .counter import BREAKDOWNS, DEFAULT_MAX_ENTRIES, KEYS, ExecCounter, libbpf_version
+from .counter import BREAKDOWNS, DEFAULT_MAX_ENTRIES, KEYS, MODES, ExecCounter, libbpf_version
 from .errors import BpfPermissionError, PyexecError, UnsupportedKernelError
 from .report import Report, rows_from_records
 
@@ -50,6 +50,7 @@ class OutputFormat(str, enum.Enum):
 
 
 Key = enum.Enum("Key", {key: key for key in KEYS}, type=str)
+Mode = enum.Enum("Mode", {mode: mode for mode in MODES}, type=str)
 
 
 def parse_uid(value: str) -> int:
@@ -102,6 +103,13 @@ def run(
             "its interpreter); invoked: the name given to exec, as given."
         ),
     ] = Key.resolved,
+    mode: Annotated[
+        Mode,
+        typer.Option(
+            help="exec: successful executions; attempts: every execve/execveat call with its "
+            "outcome (a failed one under the name it was given)."
+        ),
+    ] = Mode.exec,
     by: Annotated[
         str,
         typer.Option(
@@ -151,6 +159,7 @@ def run(
         counter = ExecCounter(
             max_entries=max_entries,
             key=key.value,
+            mode=mode.value,
             by=fields,
             uids=[parse_uid(value) for value in uid or ()],
             cgroup=cgroup,
@@ -168,7 +177,8 @@ def run(
             say(f"counting executions for {duration:g} s (Ctrl-C stops sooner)")
         stop.wait(duration)
         records, stats = counter.records(), counter.stats()
-        report = Report(rows_from_records(records, fields), stats, time.monotonic() - started, fields)
+        rows = rows_from_records(records, fields, mode.value)
+        report = Report(rows, stats, time.monotonic() - started, fields, mode.value)
     if output_format is OutputFormat.json:
         print(report.to_json(top))
     elif output_format is OutputFormat.csv:

@@ -11,6 +11,7 @@ from types import TracebackType
 from ._shim import ffi, lib
 from .errors import KERNEL_FIX, PyexecError, UnsupportedKernelError, check
 from .names import CgroupNames
+from .system import ensure_tracefs
 
 DEFAULT_MAX_ENTRIES: int = lib.EXEC_COUNT_DEFAULT_ENTRIES
 KERNEL_BTF = "/sys/kernel/btf/vmlinux"
@@ -18,6 +19,8 @@ KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 #: What a path is: the file the kernel executed (as /proc/PID/exe names it), or
 #: the file name exactly as the caller passed it to exec.
 KEYS = ("resolved", "invoked")
+#: What counts: successful executions, or every exec call with its outcome.
+MODES = ("exec", "attempts")
 #: What executions can be counted by, in any combination.
 BREAKDOWNS = {
     "path": lib.EXEC_BY_PATH,
@@ -67,6 +70,7 @@ class ExecRecord:
     comm: str | None = None  # the command name after exec
     parent: str | None = None  # the parent's command name
     cgroup: int | None = None  # the cgroup v2 id
+    outcome: int = 0  # 0 for an execution, else the errno of a failed exec call
 
 
 class ExecCounter:
@@ -77,7 +81,9 @@ class ExecCounter:
 
     key: "resolved" counts the file executed, with symlinks, relative paths and
     mounts resolved (a #! script counts as its interpreter); "invoked" the
-    file name as the caller gave it. by: the fields to count by.
+    file name as the caller gave it. mode: "exec" counts successful executions,
+    "attempts" every execve/execveat call, a failed one under the name it was
+    given and its errno (ExecRecord.outcome). by: the fields to count by.
 
     Filters, applied in the kernel (what they leave out is never stored):
     uids (real uids), cgroup (a cgroup v2 path: it and all below it), comm (the
@@ -91,6 +97,7 @@ class ExecCounter:
         max_entries: int = DEFAULT_MAX_ENTRIES,
         *,
         key: str = "resolved",
+        mode: str = "exec",
         by: tuple[str, ...] = ("path",),
         uids: Iterable[int] = (),
         cgroup: str | None = None,
@@ -102,11 +109,14 @@ class ExecCounter:
             raise ValueError(f"max_entries must be between 1 and {2**31 - 1}, not {max_entries}")
         if key not in KEYS:
             raise ValueError(f"key must be one of {', '.join(KEYS)}, not {key!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         unknown = [field for field in by if field not in BREAKDOWNS]
         if unknown or not by:
             raise ValueError(f"by takes one or more of {', '.join(BREAKDOWNS)}, not {by!r}")
         self.max_entries = max_entries
         self.key = key
+        self.mode = mode
         self.by = tuple(field for field in BREAKDOWNS if field in by)
         self.uids = tuple(sorted(set(uids)))
         if len(self.uids) > lib.EXEC_UID_FILTER_SIZE or not all(0 <= uid < 2**32 - 1 for uid in self.uids):
@@ -127,6 +137,8 @@ class ExecCounter:
             raise PyexecError("this ExecCounter is already started")
         if not os.path.exists(KERNEL_BTF):
             raise UnsupportedKernelError(2, f"{KERNEL_BTF} is missing: {KERNEL_FIX}")
+        if self.mode == "attempts":
+            ensure_tracefs()  # libbpf finds syscall tracepoints through it
         _sync_libbpf_log_level()
         uids = ffi.new("unsigned int[]", self.uids)
         config = ffi.new(
@@ -135,6 +147,7 @@ class ExecCounter:
                 "max_entries": self.max_entries,
                 "resolve_paths": self.key == "resolved",
                 "key_fields": sum(BREAKDOWNS[field] for field in self.by),
+                "count_attempts": self.mode == "attempts",
                 "excluded_tgid": os.getpid() if self.exclude_self else 0,
                 "uids": uids,
                 "uid_count": len(self.uids),
@@ -176,11 +189,12 @@ class ExecCounter:
         return self._counter
 
     def snapshot(self) -> dict[str, int]:
-        """Executions per path so far; paths decoded with os.fsdecode (lossless)."""
+        """Executions (attempts, in that mode) per path so far; paths decoded
+        with os.fsdecode (lossless)."""
         if "path" not in self.by:
             raise PyexecError("snapshot() counts by path: count by path too, or use records()")
         columns = self._read()
-        if self.by == ("path",):
+        if self.by == ("path",) and self.mode == "exec":
             return dict(zip(columns.paths(), columns.counts()))
         totals: dict[str, int] = {}
         for path, count in zip(columns.paths(), columns.counts()):
@@ -191,6 +205,8 @@ class ExecCounter:
         """Executions per combination of the fields counted by, so far."""
         columns = self._read()
         fields = {field: columns.column(field) for field in self.by}
+        if self.mode == "attempts":
+            fields["outcome"] = columns.column("outcome")
         return [
             ExecRecord(count, **{field: values[row] for field, values in fields.items()})
             for row, count in enumerate(columns.counts())
@@ -199,7 +215,8 @@ class ExecCounter:
     def _read(self) -> _Columns:
         counter = self._started()
         if self._columns is None:
-            self._columns = _Columns(self.max_entries, self.by)
+            wanted = self.by + (("outcome",) if self.mode == "attempts" else ())
+            self._columns = _Columns(self.max_entries, wanted)
         check(lib.pyexec_counter_snapshot(counter, self._columns.snapshot), "read the exec_count map")
         return self._columns
 
@@ -245,6 +262,7 @@ class _Columns:
             "comms": column("comm", "char", capacity * lib.EXEC_COMM_SIZE),
             "parents": column("parent", "char", capacity * lib.EXEC_COMM_SIZE),
             "cgroups": column("cgroup", "unsigned long long", capacity),
+            "outcomes": column("outcome", "int", capacity),
         }
         self.snapshot = ffi.new("struct pyexec_snapshot *", {"capacity": capacity, **self._buffers})
 
@@ -260,7 +278,7 @@ class _Columns:
         found = self.snapshot.found
         if field == "path":
             return self.paths()
-        if field in ("uid", "cgroup"):
+        if field in ("uid", "cgroup", "outcome"):
             return ffi.unpack(self._buffers[field + "s"], found)
         size = lib.EXEC_COMM_SIZE
         raw = ffi.buffer(self._buffers[field + "s"], found * size)[:]

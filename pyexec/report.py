@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -26,12 +27,26 @@ FIELDS = {
 }
 
 
-def rows_from_records(records: list[ExecRecord], by: tuple[str, ...]) -> list[dict[str, Any]]:
-    """One row per record: the fields of `by` (with names resolved) and the count."""
+def outcome_name(outcome: int) -> str:
+    return "ok" if outcome == 0 else errno.errorcode.get(outcome, str(outcome))
+
+
+def rows_from_records(
+    records: list[ExecRecord], by: tuple[str, ...], mode: str = "exec"
+) -> list[dict[str, Any]]:
+    """One row per combination of the fields of `by` (with names resolved) and its
+    count; in attempts mode, the count of each outcome too."""
     cgroups = CgroupNames() if "cgroup" in by else None
-    rows = []
+    rows: dict[tuple, dict[str, Any]] = {}
     for record in records:
-        row: dict[str, Any] = {}
+        fields = tuple(getattr(record, name) for name in by)
+        if fields in rows:  # the same fields with another outcome
+            row = rows[fields]
+            row["count"] += record.count
+            outcome = outcome_name(record.outcome)
+            row["outcomes"][outcome] = row["outcomes"].get(outcome, 0) + record.count
+            continue
+        row = rows[fields] = {}
         if "path" in by:
             row["path"] = record.path
         if "uid" in by:
@@ -45,8 +60,9 @@ def rows_from_records(records: list[ExecRecord], by: tuple[str, ...]) -> list[di
             row["cgroup"] = path if path is not None else str(record.cgroup)
             row["container"] = container(path)
         row["count"] = record.count
-        rows.append(row)
-    return rows
+        if mode == "attempts":
+            row["outcomes"] = {outcome_name(record.outcome): record.count}
+    return list(rows.values())
 
 
 @dataclass(frozen=True)
@@ -55,10 +71,13 @@ class Report:
     stats: ExecStats
     duration_s: float
     by: tuple[str, ...] = ("path",)
+    mode: str = "exec"
     fields: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         fields = [name for breakdown in self.by for name in FIELDS[breakdown]]
+        if self.mode == "attempts":
+            fields.append("outcomes")
         object.__setattr__(self, "fields", tuple(fields))
 
     @property
@@ -120,7 +139,8 @@ class Report:
         from rich.text import Text
 
         what = "binaries" if self.by == ("path",) else "keys"
-        text = Text(f"{self.total} executions of {len(self.rows)} {what} in {self.duration_s:.1f} s")
+        counted = "exec calls" if self.mode == "attempts" else "executions"
+        text = Text(f"{self.total} {counted} of {len(self.rows)} {what} in {self.duration_s:.1f} s")
         for name in ("dropped", "truncated", "errors"):
             value = getattr(self.stats, name)
             text.append(" · ")
@@ -129,6 +149,8 @@ class Report:
 
 
 def _text(value: Any) -> str:
+    if isinstance(value, dict):  # outcomes: "ok=3;ENOENT=2", most frequent first
+        return ";".join(f"{name}={count}" for name, count in sorted(value.items(), key=lambda item: -item[1]))
     return "" if value is None else str(value)
 
 

@@ -17,7 +17,7 @@ import pytest
 from pyexec.cli import main
 
 from .conftest import bpf, copy_true
-from .workload import posix_spawn_many
+from .workload import exec_in_child, posix_spawn_many
 
 PYEXEC = [sys.executable, "-m", "pyexec"]
 
@@ -218,3 +218,16 @@ def test_bad_filter_values_are_usage_errors_before_loading(option: str, value: s
     assert result.returncode == 2
     assert says in result.stderr and result.stderr.count("\n") == 1
     assert "counting" not in result.stderr
+
+
+@bpf
+def test_attempts_json_has_outcomes_per_entry(workdir: Path) -> None:
+    missing = workdir / "missing"
+
+    def workload() -> None:
+        for _ in range(2):
+            exec_in_child(lambda: os.execv(missing, [missing]))
+
+    stdout = run_around(workload, "--duration", "2", "--format", "json", "--mode", "attempts")
+    (ours,) = [row for row in json.loads(stdout)["counts"] if row["path"] == str(missing)]
+    assert ours == {"path": str(missing), "count": 2, "outcomes": {"ENOENT": 2}}
