@@ -113,15 +113,30 @@ static __always_inline struct mount *real_mount(struct vfsmount *vfsmnt)
 	return bpf_core_cast((void *)vfsmnt - bpf_core_field_offset(struct mount, mnt), struct mount);
 }
 
+/* Names this short are copied byte by byte with plain loads, which costs
+ * less than a helper call; longer ones through bpf_probe_read_kernel. */
+#define SHORT_NAME 32
+
 /* Puts "/name" in front of the path being built; false if it does not fit. */
-static __always_inline bool prepend_name(struct path_buffer *buf, const struct qstr *name)
+static __always_inline bool prepend_name(struct path_buffer *buf, struct dentry *dentry)
 {
-	__u32 len = name->len, pos = buf->pos;
+	const unsigned char *name = dentry->d_name.name;
+	__u32 len = dentry->d_name.len, pos = buf->pos;
 
 	if (len + 1 > pos || pos > PATH_END)
 		return false;
 	pos -= len;
-	bpf_probe_read_kernel(&buf->bytes[pos & PATH_MASK], len & PATH_MASK, name->name);
+	/* Short names live in the dentry itself (d_shortname, since 6.14). */
+	if (bpf_core_field_exists(dentry->d_shortname) && len < SHORT_NAME &&
+	    name == (const unsigned char *)&dentry->d_shortname) {
+		for (int i = 0; i < SHORT_NAME; i++) {
+			if (i >= len)
+				break;
+			buf->bytes[(pos + i) & PATH_MASK] = dentry->d_shortname.string[i];
+		}
+	} else {
+		bpf_probe_read_kernel(&buf->bytes[pos & PATH_MASK], len & PATH_MASK, name);
+	}
 	pos -= 1;
 	buf->bytes[pos & PATH_MASK] = '/';
 	buf->pos = pos;
@@ -139,6 +154,7 @@ static __always_inline bool resolve_path(struct file *file, char *out)
 	struct vfsmount *vfsmnt = file->f_path.mnt;
 	struct mount *mnt = real_mount(vfsmnt), *mnt_parent;
 	bool complete = false;
+	const __u64 *from;
 
 	if (!buf)
 		return false;
@@ -164,7 +180,7 @@ static __always_inline bool resolve_path(struct file *file, char *out)
 			vfsmnt = &mnt->mnt;
 			continue;
 		}
-		if (!prepend_name(buf, &dentry->d_name))
+		if (!prepend_name(buf, dentry))
 			break;
 		if (dentry == parent) { /* a root of its own, such as a memfd's */
 			complete = true;
@@ -174,7 +190,10 @@ static __always_inline bool resolve_path(struct file *file, char *out)
 	}
 	if (buf->pos == PATH_END) /* the root itself */
 		buf->bytes[--buf->pos] = '/';
-	bpf_probe_read_kernel_str(out, EXEC_PATH_SIZE, &buf->bytes[buf->pos & PATH_MASK]);
+	/* The path, its NUL at PATH_END, then zeros: the rest of the buffer is never written. */
+	from = (const __u64 *)&buf->bytes[buf->pos & PATH_MASK];
+	for (int i = 0; i < EXEC_PATH_SIZE / 8; i++)
+		((__u64 *)out)[i] = from[i];
 	return complete;
 }
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from pyexec import ExecCounter
+from pyexec import ExecCounter, ExecStats
 
 from .conftest import bpf
-from .workload import exe_of_exec
+from .workload import exe_of_exec, fork_exec_many, posix_spawn_many, run_concurrently
 
 pytestmark = bpf
 
@@ -168,3 +168,15 @@ def test_a_resolved_path_too_long_keeps_its_end_and_counts_truncated(sleeper_bui
     assert counts[kept] == 1
     assert 200 < len(os.fsencode(kept)) <= 255
     assert stats.truncated == 1
+
+
+def test_a_storm_through_a_symlink_is_exact_under_both_keys(true_binary: Path) -> None:
+    link = true_binary.with_name("link")
+    link.symlink_to(true_binary)
+    per_worker = 500
+    with both_keys() as (resolved, invoked):
+        run_concurrently((posix_spawn_many, link, per_worker), (fork_exec_many, link, per_worker))
+        assert resolved.snapshot()[str(true_binary)] == 2 * per_worker
+        assert invoked.snapshot()[str(link)] == 2 * per_worker
+        assert str(link) not in resolved.snapshot()
+        assert resolved.stats() == invoked.stats() == ExecStats(0, 0, 0)
