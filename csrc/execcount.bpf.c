@@ -18,6 +18,7 @@ char LICENSE[] SEC("license") = "GPL";
 /* Set by user space between open and load; the verifier prunes what they turn off. */
 const volatile bool resolve_paths = true; /* the file executed, not the name given */
 const volatile __u32 key_fields = EXEC_BY_PATH; /* enum exec_by: the fields filled in */
+const volatile bool debug = false; /* bpf_printk every key counted (pyexec trace-pipe) */
 
 /* Filters: an execution is counted only if it passes every one that is set. */
 const volatile __u32 excluded_tgid = 0;   /* not this process, nor its children */
@@ -210,6 +211,8 @@ static __always_inline void fill_and_count(struct exec_key *key, struct task_str
 		key->cgroup = bpf_get_current_cgroup_id();
 	if (count_key(key))
 		count_loss(dropped);
+	if (debug)
+		bpf_printk("pyexec: counted %s (outcome %d)", key->path, key->outcome);
 }
 
 /* Copies the file name as given to exec. Returns false if it had to be cut. */

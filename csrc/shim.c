@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "execcount.skel.h"
@@ -66,11 +67,14 @@ static int configure(struct execcount_bpf *skel, const struct pyexec_config *con
 		return -E2BIG;
 	settings->resolve_paths = config->resolve_paths;
 	settings->key_fields = config->key_fields;
+	settings->debug = config->debug;
 	/* The syscall tracepoints are loaded, and tracefs needed, only for attempts. */
 	bpf_program__set_autoload(skel->progs.enter_execve, config->count_attempts);
 	bpf_program__set_autoload(skel->progs.enter_execveat, config->count_attempts);
 	bpf_program__set_autoload(skel->progs.exit_execve, config->count_attempts);
 	bpf_program__set_autoload(skel->progs.exit_execveat, config->count_attempts);
+	if (!config->count_attempts)
+		bpf_map__set_max_entries(skel->maps.exec_calls, 1);
 	settings->excluded_tgid = config->excluded_tgid;
 	settings->filter_uids = config->uid_count > 0;
 	settings->filter_cgroup = config->cgroup;
@@ -291,4 +295,107 @@ int pyexec_counter_stats(struct pyexec_counter *counter, struct exec_stats *out)
 out:
 	free(per_cpu);
 	return err;
+}
+
+/* The names of the maps in pyexec's BPF object, read from the embedded object. */
+static int our_map_names(char names[][16], unsigned int capacity, unsigned int *count)
+{
+	struct execcount_bpf *skel = execcount_bpf__open();
+	struct bpf_map *map;
+
+	if (!skel)
+		return -errno;
+	*count = 0;
+	bpf_object__for_each_map(map, skel->obj) {
+		const char *name = bpf_map__name(map);
+
+		if (*count == capacity)
+			break;
+		if (name[0] != '.') /* .rodata.str1.1 and the like are every object's */
+			snprintf(names[(*count)++], 16, "%s", name);
+	}
+	execcount_bpf__destroy(skel);
+	return 0;
+}
+
+static unsigned long long fdinfo_memlock(int fd)
+{
+	char path[64], line[256];
+	unsigned long long memlock = 0;
+	FILE *fdinfo;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	fdinfo = fopen(path, "r");
+	if (!fdinfo)
+		return 0;
+	while (fgets(line, sizeof(line), fdinfo))
+		if (sscanf(line, "memlock: %llu", &memlock) == 1)
+			break;
+	fclose(fdinfo);
+	return memlock;
+}
+
+static long long count_entries(int fd, const struct bpf_map_info *info)
+{
+	char key[512], next[512];
+	long long entries = 0;
+	void *previous = NULL;
+
+	if (info->type == BPF_MAP_TYPE_ARRAY || info->type == BPF_MAP_TYPE_PERCPU_ARRAY ||
+	    info->key_size > sizeof(key))
+		return -1;
+	while (!bpf_map_get_next_key(fd, previous, next)) {
+		memcpy(key, next, info->key_size);
+		previous = key;
+		entries++;
+	}
+	return entries;
+}
+
+int pyexec_list_maps(struct pyexec_map_info *out, unsigned int capacity, unsigned int *found)
+{
+	char names[16][16];
+	unsigned int id = 0, name_count, n = 0;
+	int err, fd;
+
+	err = our_map_names(names, 16, &name_count);
+	if (err)
+		return err;
+	while (n < capacity && !(err = bpf_map_get_next_id(id, &id))) {
+		struct bpf_map_info info = {};
+		__u32 info_len = sizeof(info);
+		bool ours = false;
+
+		fd = bpf_map_get_fd_by_id(id);
+		if (fd < 0) /* gone meanwhile */
+			continue;
+		if (!bpf_map_get_info_by_fd(fd, &info, &info_len)) {
+			for (unsigned int i = 0; i < name_count && !ours; i++)
+				ours = !strncmp(info.name, names[i], sizeof(info.name));
+		}
+		if (ours) {
+			struct pyexec_map_info *map = &out[n++];
+
+			map->id = info.id;
+			snprintf(map->name, sizeof(map->name), "%s", info.name);
+			map->type = info.type;
+			map->key_size = info.key_size;
+			map->value_size = info.value_size;
+			map->max_entries = info.max_entries;
+			map->flags = info.map_flags;
+			map->btf_id = info.btf_id;
+			map->memlock = fdinfo_memlock(fd);
+			map->entries = count_entries(fd, &info);
+		}
+		close(fd);
+	}
+	*found = n;
+	return err == -ENOENT ? 0 : err;
+}
+
+const char *pyexec_map_type_name(unsigned int type)
+{
+	const char *name = libbpf_bpf_map_type_str(type);
+
+	return name ? name : "unknown";
 }

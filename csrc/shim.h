@@ -13,6 +13,7 @@ struct pyexec_config {
 	bool resolve_paths;       /* key on the file executed, not the name given to exec */
 	unsigned int key_fields;  /* enum exec_by: what the key holds */
 	bool count_attempts;      /* failed exec calls too (syscall tracepoints: tracefs) */
+	bool debug;               /* bpf_printk each counted key to the trace pipe */
 	/* Filters; each is off when 0, NULL or "". */
 	unsigned int excluded_tgid;        /* not this process, nor its children */
 	const unsigned int *uids;          /* only these real uids... */
@@ -54,6 +55,25 @@ int pyexec_counter_snapshot(struct pyexec_counter *counter, struct pyexec_snapsh
 void pyexec_counter_use_per_key_reads(struct pyexec_counter *counter);
 /* Sums exec_stats over all CPUs. */
 int pyexec_counter_stats(struct pyexec_counter *counter, struct exec_stats *out);
+
+/* A map of pyexec's, as bpftool map list shows it, and how full it is. */
+struct pyexec_map_info {
+	unsigned int id;
+	char name[16];
+	unsigned int type;         /* enum bpf_map_type: see pyexec_map_type_name */
+	unsigned int key_size;
+	unsigned int value_size;
+	unsigned int max_entries;
+	unsigned int flags;
+	unsigned int btf_id;
+	unsigned long long memlock; /* bytes, from the map's fdinfo */
+	long long entries;          /* keys in use; -1 for arrays, which are always full */
+};
+
+/* Lists the maps loaded on this host whose names are those of pyexec's BPF
+ * object, from any pyexec process: up to capacity of them. */
+int pyexec_list_maps(struct pyexec_map_info *out, unsigned int capacity, unsigned int *found);
+const char *pyexec_map_type_name(unsigned int type);
 
 /* libbpf messages up to this level (0 warn, 1 info, 2 debug) are passed to
  * pyexec_libbpf_log; the rest are not even formatted. */

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import io
+import json
 import logging
 import os
 import pwd
@@ -11,14 +13,14 @@ import signal
 import sys
 import threading
 import time
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, BinaryIO, Iterator, Optional
 
 import typer
 
 from . import __version__
 from .counter import BREAKDOWNS, DEFAULT_MAX_ENTRIES, KEYS, MODES, ExecCounter, libbpf_version
 from .errors import BpfPermissionError, PyexecError, UnsupportedKernelError
-from .report import Report, rows_from_records
+from .report import Report, timestamp, to_json
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 EXIT_UNSUPPORTED = 69  # EX_UNAVAILABLE: the kernel lacks BTF or the tracepoint
@@ -47,10 +49,17 @@ class OutputFormat(str, enum.Enum):
     table = "table"
     json = "json"
     csv = "csv"
+    ndjson = "ndjson"
+
+
+class DocumentFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
 
 
 Key = enum.Enum("Key", {key: key for key in KEYS}, type=str)
 Mode = enum.Enum("Mode", {mode: mode for mode in MODES}, type=str)
+Sort = enum.Enum("Sort", {sort: sort for sort in ("rate", "total", "path")}, type=str)
 
 
 def parse_uid(value: str) -> int:
@@ -68,9 +77,102 @@ def parse_by(value: str) -> tuple[str, ...]:
     unknown = [field for field in fields if field not in BREAKDOWNS]
     if unknown or not fields:
         raise typer.BadParameter(
-            f"{value!r}: give one or more of {','.join(BREAKDOWNS)}, separated by commas"
+            f"{value!r}: give one or more of {','.join(BREAKDOWNS)}, separated by commas",
+            param_hint="'--by'",
         )
     return fields
+
+
+# The options of the commands that count (run, top), declared once.
+COUNTING = "What to count"
+KeyOption = Annotated[
+    Key,
+    typer.Option(
+        help="resolved: the file executed, symlinks and mounts resolved (a script counts as its "
+        "interpreter); invoked: the name given to exec, as given.",
+        rich_help_panel=COUNTING,
+    ),
+]
+ModeOption = Annotated[
+    Mode,
+    typer.Option(
+        help="exec: successful executions; attempts: every execve/execveat call with its outcome "
+        "(a failed one under the name it was given).",
+        rich_help_panel=COUNTING,
+    ),
+]
+ByOption = Annotated[
+    str,
+    typer.Option(
+        metavar="FIELDS",
+        help=f"Count by these fields, comma-separated: {','.join(BREAKDOWNS)}.",
+        rich_help_panel=COUNTING,
+    ),
+]
+UidOption = Annotated[
+    Optional[list[str]],
+    typer.Option(help="Only executions by this user (name or uid); repeatable.", rich_help_panel=COUNTING),
+]
+CgroupOption = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Only executions in this cgroup v2 (e.g. /system.slice/cron.service) and below.",
+        rich_help_panel=COUNTING,
+    ),
+]
+CommOption = Annotated[
+    Optional[str],
+    typer.Option(help="Only executions whose command name (after exec) is this.", rich_help_panel=COUNTING),
+]
+PathPrefixOption = Annotated[
+    Optional[str],
+    typer.Option(help="Only paths (as --key gives them) that start so.", rich_help_panel=COUNTING),
+]
+ExcludeSelfOption = Annotated[
+    bool,
+    typer.Option(
+        "--exclude-self/--include-self",
+        help="Leave out executions by pyexec itself and its child processes.",
+        rich_help_panel=COUNTING,
+    ),
+]
+MaxEntriesOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        max=2**31 - 1,
+        help="Distinct keys the kernel map holds; executions of more are counted as dropped.",
+        rich_help_panel=COUNTING,
+    ),
+]
+DebugOption = Annotated[
+    bool, typer.Option(help="bpf_printk every key counted; read it with pyexec trace-pipe.")
+]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show libbpf's log on stderr.")]
+
+
+def make_counter(
+    key: Key, mode: Mode, by: str, uid: list[str] | None, cgroup: str | None, comm: str | None,
+    path_prefix: str | None, exclude_self: bool, max_entries: int, debug: bool, verbose: bool,
+) -> ExecCounter:
+    """The counter the options ask for; bad values are usage errors, before anything loads."""
+    if verbose:
+        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
+    try:
+        return ExecCounter(
+            max_entries=max_entries,
+            key=key.value,
+            mode=mode.value,
+            by=parse_by(by),
+            uids=[parse_uid(value) for value in uid or ()],
+            cgroup=cgroup,
+            comm=comm,
+            path_prefix=path_prefix,
+            exclude_self=exclude_self,
+            debug=debug,
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
 
 
 @contextlib.contextmanager
@@ -87,111 +189,300 @@ def stop_requests() -> Iterator[threading.Event]:
             signal.signal(sig, old)
 
 
-@app.command(epilog="Example: sudo pyexec run --duration 60 --top 20 --format json")
+class StatusLine:
+    """Executions so far on stderr, rewritten in place; only on a terminal."""
+
+    def __init__(self) -> None:
+        self.shown = sys.stderr.isatty()
+
+    def show(self, report: Report) -> None:
+        if self.shown:
+            sys.stderr.write(
+                f"\r\x1b[K{report.duration_s:.0f} s · {report.total} executions · "
+                f"{len(report.rows)} binaries · dropped {report.stats.dropped}"
+            )
+            sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+class Output:
+    """Where results go: stdout as they come, or a file written whole at the end."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.stream: BinaryIO = io.BytesIO() if path else sys.stdout.buffer
+
+    def write(self, data: bytes) -> None:
+        self.stream.write(data)
+        self.stream.flush()
+
+    def console(self):
+        from rich.console import Console
+
+        terminal = self.path is None and sys.stdout.isatty()
+        # In a pipe or a file, long paths stay on one line rather than fold at 80 columns.
+        return Console(
+            file=io.TextIOWrapper(self.stream, write_through=True) if self.path else None,
+            highlight=False, soft_wrap=True, width=None if terminal else 1 << 16,
+            force_terminal=False if not terminal else None,
+        )
+
+    def close(self) -> None:
+        if self.path:
+            from .snapshot import write_atomically
+
+            write_atomically(self.path, self.stream.getvalue())
+
+
+def render(report: Report, output_format: OutputFormat, out: Output, top: int | None,
+           intervals: list[Report]) -> None:
+    """The final result, with the intervals for the formats that carry them whole."""
+    if output_format is OutputFormat.json:
+        document = report.document(top)
+        if intervals:
+            document["intervals"] = [
+                {"interval": {"index": index, **interval.span()}, **interval.document(top)}
+                for index, interval in enumerate(intervals, start=1)
+            ]
+        out.write((to_json(document) + "\n").encode())
+    elif output_format is OutputFormat.ndjson:
+        out.write((to_json({"summary": report.span(), **report.document(top)}) + "\n").encode())
+    elif output_format is OutputFormat.csv:
+        if intervals:
+            from .report import write_csv
+
+            write_csv(out.stream, [report.csv_header(interval=True)])
+            for index, interval in enumerate(intervals, start=1):
+                interval.write_csv(out.stream, top, interval=str(index))
+            report.write_csv(out.stream, top, interval="total")
+        else:
+            report.write_csv(out.stream, top)
+    else:
+        console = out.console()
+        if intervals:
+            console.print(f"── total · {timestamp(report.started_at)} – {timestamp(report.ended_at)}")
+        console.print(report.table(top))
+        console.print(report.summary())
+
+
+def render_interval(index: int, interval: Report, output_format: OutputFormat, out: Output,
+                    top: int | None) -> None:
+    """One interval, for the formats that stream them."""
+    if output_format is OutputFormat.ndjson:
+        document = {"interval": {"index": index, **interval.span()}, **interval.document(top)}
+        out.write((to_json(document) + "\n").encode())
+    elif output_format is OutputFormat.table:
+        console = out.console()
+        console.print(f"── interval {index} · {timestamp(interval.started_at)} – {timestamp(interval.ended_at)}")
+        console.print(interval.table(top))
+        console.print(interval.summary())
+
+
+@app.command(
+    epilog="Examples: sudo pyexec run --duration 60 --top 20 --format json · "
+    "sudo pyexec run --interval 10 --format ndjson · sudo pyexec run --by uid,path --save before.json"
+)
 def run(
     duration: Annotated[
         Optional[float],
         typer.Option(min=0, help="Stop after this many seconds instead of at Ctrl-C or SIGTERM."),
     ] = None,
-    top: Annotated[
-        Optional[int], typer.Option(min=1, help="Show only the N most executed binaries.")
+    interval: Annotated[
+        Optional[float],
+        typer.Option(min=0.1, help="Also print what ran in each interval of this many seconds."),
     ] = None,
-    key: Annotated[
-        Key,
-        typer.Option(
-            help="resolved: the file executed, symlinks and mounts resolved (a script counts as "
-            "its interpreter); invoked: the name given to exec, as given."
-        ),
-    ] = Key.resolved,
-    mode: Annotated[
-        Mode,
-        typer.Option(
-            help="exec: successful executions; attempts: every execve/execveat call with its "
-            "outcome (a failed one under the name it was given)."
-        ),
-    ] = Mode.exec,
-    by: Annotated[
-        str,
-        typer.Option(
-            metavar="FIELDS",
-            help=f"Count by these fields, comma-separated: {','.join(BREAKDOWNS)}.",
-        ),
-    ] = "path",
-    uid: Annotated[
-        Optional[list[str]],
-        typer.Option(help="Count only executions by this user (name or uid); repeatable."),
+    count: Annotated[
+        Optional[int], typer.Option(min=1, help="With --interval: stop after this many intervals.")
     ] = None,
-    cgroup: Annotated[
-        Optional[str],
-        typer.Option(help="Count only executions in this cgroup v2 (e.g. /system.slice/cron.service) and below."),
-    ] = None,
-    comm: Annotated[
-        Optional[str], typer.Option(help="Count only executions whose command name (after exec) is this.")
-    ] = None,
-    path_prefix: Annotated[
-        Optional[str], typer.Option(help="Count only paths (as --key gives them) that start so.")
-    ] = None,
-    exclude_self: Annotated[
-        bool,
-        typer.Option(
-            "--exclude-self/--include-self",
-            help="Leave out executions by pyexec itself and its child processes.",
-        ),
-    ] = True,
+    top: Annotated[Optional[int], typer.Option(min=1, help="Show only the N most executed.")] = None,
     output_format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="How to print the counts.")
     ] = OutputFormat.table,
-    max_entries: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            max=2**31 - 1,
-            help="Distinct binaries the kernel map holds; executions of more are counted as dropped.",
-        ),
-    ] = DEFAULT_MAX_ENTRIES,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show libbpf's log on stderr.")] = False,
+    output: Annotated[
+        Optional[str], typer.Option(help="Write the result to this file (atomically) instead of stdout.")
+    ] = None,
+    save: Annotated[
+        Optional[str], typer.Option(help="Also save the result as a snapshot, for pyexec diff.")
+    ] = None,
+    key: KeyOption = Key.resolved,
+    mode: ModeOption = Mode.exec,
+    by: ByOption = "path",
+    uid: UidOption = None,
+    cgroup: CgroupOption = None,
+    comm: CommOption = None,
+    path_prefix: PathPrefixOption = None,
+    exclude_self: ExcludeSelfOption = True,
+    max_entries: MaxEntriesOption = DEFAULT_MAX_ENTRIES,
+    debug: DebugOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Count every successful program execution until stopped, then print the counts, most executed first."""
-    if verbose:
-        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
-    fields = parse_by(by)
-    try:
-        counter = ExecCounter(
-            max_entries=max_entries,
-            key=key.value,
-            mode=mode.value,
-            by=fields,
-            uids=[parse_uid(value) for value in uid or ()],
-            cgroup=cgroup,
-            comm=comm,
-            path_prefix=path_prefix,
-            exclude_self=exclude_self,
-        )
-    except ValueError as error:
-        raise typer.BadParameter(str(error)) from None
+    if count is not None and interval is None:
+        raise typer.BadParameter("--count needs --interval", param_hint="'--count'")
+    counter = make_counter(key, mode, by, uid, cgroup, comm, path_prefix, exclude_self, max_entries, debug, verbose)
+    out, status = Output(output), StatusLine()
+    intervals: list[Report] = []
     with stop_requests() as stop, counter:
-        started = time.monotonic()
-        if duration is None:
-            say("counting executions until Ctrl-C or SIGTERM")
-        else:
+        started = time.time()
+        clock = time.monotonic()
+        if duration is not None:
             say(f"counting executions for {duration:g} s (Ctrl-C stops sooner)")
-        stop.wait(duration)
-        records, stats = counter.records(), counter.stats()
-        rows = rows_from_records(records, fields, mode.value)
-        report = Report(rows, stats, time.monotonic() - started, fields, mode.value)
-    if output_format is OutputFormat.json:
-        print(report.to_json(top))
+        elif count is not None:
+            say(f"counting executions for {count} intervals of {interval:g} s (Ctrl-C stops sooner)")
+        else:
+            say("counting executions until Ctrl-C or SIGTERM")
+        previous = Report.empty(counter, started)
+        end = clock + duration if duration is not None else None
+        tick = min(1.0, interval or 1.0) if status.shown else interval
+        next_interval = clock + interval if interval else None
+        while True:
+            deadlines = [moment for moment in (end, next_interval) if moment is not None]
+            wait = min(deadlines) - time.monotonic() if deadlines else None
+            if tick is not None:
+                wait = tick if wait is None else min(wait, tick)
+            stopped = stop.wait(max(wait, 0) if wait is not None else None)
+            current = Report.of(counter, started)
+            now = time.monotonic()
+            if next_interval is not None and (now >= next_interval or stopped or (end and now >= end)):
+                status.clear()
+                intervals.append(current.since(previous))
+                render_interval(len(intervals), intervals[-1], output_format, out, top)
+                previous, next_interval = current, next_interval + interval
+            if stopped or (end is not None and now >= end) or (count and len(intervals) >= count):
+                break
+            status.show(current)
+    status.clear()
+    render(current, output_format, out, top, intervals)
+    out.close()
+    if save:
+        from .snapshot import save as save_snapshot
+
+        save_snapshot(current, save)
+
+
+@app.command(epilog="Example: sudo pyexec top --interval 2 --by comm,path --sort total")
+def top(
+    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between refreshes.")] = 1.0,
+    sort: Annotated[Sort, typer.Option(help="Order rows by rate (last interval), total or path.")] = Sort.rate,
+    rows: Annotated[int, typer.Option(min=1, help="How many rows to show.")] = 30,
+    once: Annotated[bool, typer.Option(help="Print one frame, after one interval, and exit.")] = False,
+    key: KeyOption = Key.resolved,
+    mode: ModeOption = Mode.exec,
+    by: ByOption = "path",
+    uid: UidOption = None,
+    cgroup: CgroupOption = None,
+    comm: CommOption = None,
+    path_prefix: PathPrefixOption = None,
+    exclude_self: ExcludeSelfOption = True,
+    max_entries: MaxEntriesOption = DEFAULT_MAX_ENTRIES,
+    debug: DebugOption = False,
+    verbose: VerboseOption = False,
+) -> None:
+    """Show what runs, live: totals, the last interval, rates and shares. q or Ctrl-C quits."""
+    from .top import TopView, run_top
+
+    counter = make_counter(key, mode, by, uid, cgroup, comm, path_prefix, exclude_self, max_entries, debug, verbose)
+    with stop_requests() as stop, counter:
+        run_top(counter, TopView(counter, sort.value, rows), interval, once, stop, time.time())
+
+
+@app.command(epilog="Example: pyexec diff before.json after.json --format json")
+def diff(
+    old: Annotated[str, typer.Argument(help="The earlier snapshot (pyexec run --save).")],
+    new: Annotated[str, typer.Argument(help="The later snapshot.")],
+    top: Annotated[Optional[int], typer.Option(min=1, help="Show only the first N changes.")] = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="How to print the changes (ndjson: as json).")
+    ] = OutputFormat.table,
+) -> None:
+    """Show what changed between two snapshots: new binaries, gone ones, biggest changes."""
+    from .snapshot import Diff, SnapshotError, load
+
+    try:
+        (old_report, old_meta), (new_report, new_meta) = load(old), load(new)
+        difference = Diff(old_report, new_report, old_meta, new_meta)
+    except SnapshotError as error:
+        raise typer.BadParameter(str(error)) from None
+    if output_format in (OutputFormat.json, OutputFormat.ndjson):
+        print(to_json(difference.document(top)))
     elif output_format is OutputFormat.csv:
         sys.stdout.flush()
-        report.write_csv(sys.stdout.buffer, top)
+        difference.write_csv(sys.stdout.buffer, top)
     else:
-        from rich.console import Console
+        Output(None).console().print(difference.table(top))
 
-        # In a pipe, long paths stay on one line rather than fold at 80 columns.
-        width = None if sys.stdout.isatty() else 1 << 16
-        stdout = Console(highlight=False, soft_wrap=True, width=width)
-        stdout.print(report.table(top))
-        stdout.print(report.summary())
+
+@app.command(epilog="Example: sudo pyexec maps --format json")
+def maps(
+    output_format: Annotated[DocumentFormat, typer.Option("--format", "-f")] = DocumentFormat.table,
+) -> None:
+    """List the BPF maps of the pyexec counters loaded on this host, with how full they are."""
+    from .maps import list_maps
+
+    found = list_maps()
+    if output_format is DocumentFormat.json:
+        print(json.dumps([{**vars(info), "fill": info.fill} for info in found]))
+        return
+    if not found:
+        say("no pyexec counter is loaded (start one with pyexec run)")
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for name in ("id", "type", "name", "key", "value", "max_entries", "memlock", "btf_id", "entries", "fill"):
+        table.add_column(name.upper(), justify="left" if name in ("type", "name") else "right")
+    for info in found:
+        table.add_row(
+            str(info.id), info.type, info.name, f"{info.key_size}B", f"{info.value_size}B",
+            str(info.max_entries), f"{info.memlock}B", str(info.btf_id),
+            "-" if info.entries is None else str(info.entries),
+            "-" if info.fill is None else f"{info.fill:.1%}",
+        )
+    Output(None).console().print(table)
+
+
+@app.command(epilog="Example: sudo pyexec doctor --format json")
+def doctor(
+    output_format: Annotated[DocumentFormat, typer.Option("--format", "-f")] = DocumentFormat.table,
+) -> None:
+    """Check that pyexec can run here, and say how to fix what stops it."""
+    from .doctor import checks, exit_code
+
+    results = checks()
+    code = exit_code(results)
+    if output_format is DocumentFormat.json:
+        print(json.dumps({"ok": code == 0, "exit_code": code, "checks": [vars(check) for check in results]}))
+    else:
+        from rich.table import Table
+
+        styles = {"pass": "green", "fail": "bold red", "warn": "yellow", "info": "dim"}
+        table = Table(box=None, pad_edge=False)
+        for name in ("check", "status", "detail", "fix"):
+            table.add_column(name.upper())
+        for check in results:
+            table.add_row(check.name, f"[{styles[check.status]}]{check.status}[/]", check.detail, check.fix)
+        Output(None).console().print(table)
+    raise typer.Exit(code)
+
+
+@app.command("trace-pipe", epilog="Example: sudo pyexec trace-pipe (beside sudo pyexec run --debug)")
+def trace_pipe() -> None:
+    """Print the kernel's trace pipe, where pyexec run --debug writes, until Ctrl-C."""
+    from .system import TRACEFS, ensure_tracefs
+
+    ensure_tracefs()
+    path = f"{TRACEFS}/trace_pipe" if os.path.isdir(f"{TRACEFS}/events") else "/sys/kernel/debug/tracing/trace_pipe"
+    with stop_requests() as stop, open(path, "rb", buffering=0) as pipe:
+        import select
+
+        while not stop.is_set():
+            if select.select([pipe], [], [], 0.2)[0]:
+                sys.stdout.buffer.write(pipe.read(65536))
+                sys.stdout.buffer.flush()
 
 
 @app.command(epilog="Example: pyexec version")
@@ -209,9 +500,7 @@ _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "C
 def main(argv: list[str] | None = None) -> None:
     """Entry point: errors become one line on stderr and a documented exit code."""
     try:
-        code = typer.main.get_command(app).main(
-            args=argv, prog_name="pyexec", standalone_mode=False
-        )
+        code = typer.main.get_command(app).main(args=argv, prog_name="pyexec", standalone_mode=False)
     except _ClickException as error:
         command = getattr(getattr(error, "ctx", None), "command_path", "pyexec")
         say(f"{error.format_message()} (see '{command} --help')")

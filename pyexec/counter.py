@@ -89,7 +89,7 @@ class ExecCounter:
     uids (real uids), cgroup (a cgroup v2 path: it and all below it), comm (the
     command name after exec), path_prefix (on the key), exclude_self (this
     process and its children; off by default, so a tool counts its own
-    subprocesses).
+    subprocesses). debug: bpf_printk each key counted to the kernel's trace pipe.
     """
 
     def __init__(
@@ -104,6 +104,7 @@ class ExecCounter:
         comm: str | None = None,
         path_prefix: str | None = None,
         exclude_self: bool = False,
+        debug: bool = False,
     ) -> None:
         if not 1 <= max_entries <= 2**31 - 1:
             raise ValueError(f"max_entries must be between 1 and {2**31 - 1}, not {max_entries}")
@@ -128,6 +129,7 @@ class ExecCounter:
         self.path_prefix = path_prefix
         self._path_prefix = _bytes_filter("a path prefix", path_prefix, lib.EXEC_PATH_SIZE - 1)
         self.exclude_self = exclude_self
+        self.debug = debug
         self._counter = ffi.NULL
         self._columns: _Columns | None = None  # allocated on first read
 
@@ -148,6 +150,7 @@ class ExecCounter:
                 "resolve_paths": self.key == "resolved",
                 "key_fields": sum(BREAKDOWNS[field] for field in self.by),
                 "count_attempts": self.mode == "attempts",
+                "debug": self.debug,
                 "excluded_tgid": os.getpid() if self.exclude_self else 0,
                 "uids": uids,
                 "uid_count": len(self.uids),

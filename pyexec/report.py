@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import errno
 import io
 import json
 import os
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from .counter import ExecRecord, ExecStats
+from .counter import ExecCounter, ExecRecord, ExecStats
 from .names import CgroupNames, container, user_name
 
 if TYPE_CHECKING:  # rich costs 40 ms to import: only done when a table is drawn
@@ -72,7 +74,28 @@ class Report:
     duration_s: float
     by: tuple[str, ...] = ("path",)
     mode: str = "exec"
+    key: str = "resolved"
+    started_at: float = 0.0  # wall clock, seconds since the epoch
     fields: tuple[str, ...] = field(init=False)
+
+    @classmethod
+    def of(cls, counter: ExecCounter, started_at: float) -> Report:
+        """What counter has counted since started_at (wall clock), now."""
+        records, stats = counter.records(), counter.stats()
+        return cls(
+            rows_from_records(records, counter.by, counter.mode),
+            stats,
+            time.time() - started_at,
+            counter.by,
+            counter.mode,
+            counter.key,
+            started_at,
+        )
+
+    @classmethod
+    def empty(cls, counter: ExecCounter, started_at: float) -> Report:
+        """Nothing yet: where a counter starts."""
+        return cls([], ExecStats(0, 0, 0), 0.0, counter.by, counter.mode, counter.key, started_at)
 
     def __post_init__(self) -> None:
         fields = [name for breakdown in self.by for name in FIELDS[breakdown]]
@@ -84,6 +107,55 @@ class Report:
     def total(self) -> int:
         return sum(row["count"] for row in self.rows)
 
+    @property
+    def ended_at(self) -> float:
+        return self.started_at + self.duration_s
+
+    def identity(self, row: dict[str, Any]) -> tuple:
+        """What tells one row from another: its fields, not its counts."""
+        return tuple(row[name] for name in self.fields if name != "outcomes")
+
+    def since(self, earlier: Report) -> Report:
+        """What was counted between `earlier` (of the same counter) and this report.
+        Deltas of cumulative counts: the kernel's counters are never reset."""
+        before = {self.identity(row): row for row in earlier.rows}
+        rows = []
+        for row in self.rows:
+            old = before.get(self.identity(row), {"count": 0, "outcomes": {}})
+            if row["count"] == old["count"]:
+                continue
+            delta = {**row, "count": row["count"] - old["count"]}
+            if "outcomes" in row:
+                delta["outcomes"] = {
+                    name: count - old["outcomes"].get(name, 0)
+                    for name, count in row["outcomes"].items()
+                    if count != old["outcomes"].get(name, 0)
+                }
+            rows.append(delta)
+        lost = {name: getattr(self.stats, name) - getattr(earlier.stats, name) for name in ("dropped", "truncated", "errors")}
+        return replace(
+            self,
+            rows=rows,
+            stats=ExecStats(**lost),
+            duration_s=self.ended_at - earlier.ended_at,
+            started_at=earlier.ended_at,
+        )
+
+    def document(self, top: int | None = None) -> dict[str, Any]:
+        """The JSON document: counts, most executed first, and the totals."""
+        return {
+            "counts": self.ranked(top),
+            "total": self.total,
+            "distinct": len(self.rows),
+            "dropped": self.stats.dropped,
+            "truncated": self.stats.truncated,
+            "errors": self.stats.errors,
+            "duration_s": round(self.duration_s, 3),
+        }
+
+    def span(self) -> dict[str, str]:
+        return {"start": timestamp(self.started_at), "end": timestamp(self.ended_at)}
+
     def ranked(self, top: int | None = None) -> list[dict[str, Any]]:
         """Most executed first; ties in the order of their fields."""
         rows = sorted(
@@ -92,33 +164,24 @@ class Report:
         return rows[:top] if top is not None else rows
 
     def to_json(self, top: int | None = None) -> str:
-        # ensure_ascii keeps undecodable bytes as \udcXX escapes: json.loads
-        # then os.fsencode gives back the exact path bytes.
-        return json.dumps(
-            {
-                "counts": self.ranked(top),
-                "total": self.total,
-                "distinct": len(self.rows),
-                "dropped": self.stats.dropped,
-                "truncated": self.stats.truncated,
-                "errors": self.stats.errors,
-                "duration_s": round(self.duration_s, 3),
-            },
-            ensure_ascii=True,
-        )
+        return to_json(self.document(top))
 
     def _columns(self) -> list[str]:
         """count first, the path (long) last."""
         return ["count", *(name for name in self.fields if name != "path"), *(("path",) if "path" in self.by else ())]
 
-    def write_csv(self, out: BinaryIO, top: int | None = None) -> None:
-        """Rows quoted as needed; paths written as their exact bytes."""
+    def write_csv(self, out: BinaryIO, top: int | None = None, interval: str | None = None) -> None:
+        """Rows quoted as needed; paths written as their exact bytes. With
+        `interval`, a first column names the interval and no header is written."""
         columns = self._columns()
-        text = io.StringIO(newline="")
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([_text(row[name]) for name in columns] for row in self.ranked(top))
-        out.write(os.fsencode(text.getvalue()))
+        rows = [[_text(row[name]) for name in columns] for row in self.ranked(top)]
+        if interval is None:
+            write_csv(out, [columns, *rows])
+        else:
+            write_csv(out, [[interval, *row] for row in rows])
+
+    def csv_header(self, interval: bool = False) -> list[str]:
+        return (["interval"] if interval else []) + self._columns()
 
     def table(self, top: int | None = None) -> Table:
         from rich.table import Table
@@ -146,6 +209,23 @@ class Report:
             text.append(" · ")
             text.append(f"{name} {value}", style="bold red" if value else "")
         return text
+
+
+def timestamp(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def to_json(document: Any) -> str:
+    # ensure_ascii keeps undecodable bytes as \udcXX escapes: json.loads then
+    # os.fsencode gives back the exact path bytes.
+    return json.dumps(document, ensure_ascii=True)
+
+
+def write_csv(out: BinaryIO, rows: list[list[Any]]) -> None:
+    """Rows quoted as needed, text written back to the exact bytes it came from."""
+    text = io.StringIO(newline="")
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    out.write(os.fsencode(text.getvalue()))
 
 
 def _text(value: Any) -> str:

@@ -1,0 +1,131 @@
+"""pyexec doctor: can pyexec run here, and if not, what to do."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .counter import KERNEL_BTF, ExecCounter, libbpf_version
+from .errors import BpfPermissionError, PyexecError, UnsupportedKernelError, missing_capabilities
+from .system import TRACEFS
+
+EXIT_UNSUPPORTED, EXIT_NO_PERMISSION = 69, 77
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # "pass", "fail", "warn" (works, with less) or "info"
+    detail: str
+    fix: str = ""
+    exit_code: int = 0  # what a failure of this check makes doctor exit with
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as file:
+            return file.read().strip()
+    except OSError:
+        return None
+
+
+def _kernel_version() -> tuple[int, int]:
+    major, minor = os.uname().release.split(".")[:2]
+    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
+
+
+def _mounted(path: str, fstype: str) -> bool:
+    with open("/proc/self/mounts") as mounts:
+        return any(line.split()[1:3] == [path, fstype] for line in mounts)
+
+
+def checks() -> list[Check]:
+    release, version = os.uname().release, _kernel_version()
+    results = []
+    if version < (5, 5):
+        results.append(Check("kernel", "fail", f"Linux {release}", "pyexec needs Linux 5.5 or newer", EXIT_UNSUPPORTED))
+    elif version < (6, 4):
+        results.append(Check("kernel", "warn", f"Linux {release}", "--key resolved needs Linux 6.4; use --key invoked"))
+    else:
+        results.append(Check("kernel", "pass", f"Linux {release}"))
+
+    btf = os.path.exists(KERNEL_BTF)
+    results.append(
+        Check("BTF", "pass", KERNEL_BTF)
+        if btf
+        else Check("BTF", "fail", f"{KERNEL_BTF} is missing", "boot a kernel built with CONFIG_DEBUG_INFO_BTF=y", EXIT_UNSUPPORTED)
+    )
+
+    missing = missing_capabilities()
+    results.append(
+        Check("permission", "pass", "CAP_BPF and CAP_PERFMON")
+        if not missing
+        else Check("permission", "fail", f"this process lacks {' and '.join(missing)}",
+                   "run as root (sudo pyexec ...) or grant CAP_BPF and CAP_PERFMON", EXIT_NO_PERMISSION)
+    )
+
+    unprivileged = _read("/proc/sys/kernel/unprivileged_bpf_disabled")
+    results.append(Check("unprivileged_bpf_disabled", "info", f"kernel.unprivileged_bpf_disabled = {unprivileged}",
+                         "pyexec needs CAP_BPF whatever it is"))
+
+    lockdown = _read("/sys/kernel/security/lockdown")
+    if lockdown is None:
+        results.append(Check("lockdown", "info", "unknown (securityfs not mounted)"))
+    elif "[confidentiality]" in lockdown:
+        results.append(Check("lockdown", "fail", lockdown, "lockdown=confidentiality forbids reading kernel memory from BPF: boot without it", EXIT_NO_PERMISSION))
+    else:
+        results.append(Check("lockdown", "pass", lockdown))
+
+    tracefs = os.path.isdir(f"{TRACEFS}/events") or os.path.isdir("/sys/kernel/debug/tracing/events")
+    results.append(
+        Check("tracefs", "pass", f"mounted at {TRACEFS}")
+        if tracefs
+        else Check("tracefs", "warn", "not mounted (needed by --mode attempts and trace-pipe; pyexec mounts it as root)",
+                   f"mount -t tracefs nodev {TRACEFS}")
+    )
+    results.append(
+        Check("bpffs", "pass", "mounted at /sys/fs/bpf")
+        if _mounted("/sys/fs/bpf", "bpf")
+        else Check("bpffs", "info", "not mounted (not needed yet)", "mount -t bpf bpf /sys/fs/bpf")
+    )
+    if version >= (5, 11):
+        results.append(Check("memlock", "pass", "BPF memory is charged to the cgroup (Linux 5.11+)"))
+    else:
+        results.append(Check("memlock", "info", "RLIMIT_MEMLOCK limits BPF memory; libbpf raises it"))
+
+    if tracefs:
+        syscalls = os.path.isdir(f"{TRACEFS}/events/syscalls/sys_enter_execve") or os.path.isdir(
+            "/sys/kernel/debug/tracing/events/syscalls/sys_enter_execve")
+        results.append(
+            Check("syscall tracepoints", "pass", "syscalls:sys_{enter,exit}_execve{,at}")
+            if syscalls
+            else Check("syscall tracepoints", "warn", "missing: --mode attempts cannot work",
+                       "a kernel built with CONFIG_FTRACE_SYSCALLS=y")
+        )
+
+    stats = _read("/proc/sys/kernel/bpf_stats_enabled")
+    results.append(Check("BPF stats", "info", f"kernel.bpf_stats_enabled = {stats} (make bench turns it on for its run)"))
+    results.append(Check("libbpf", "info", f"linked libbpf {libbpf_version().lstrip('v')}"))
+    results.append(_try_loading(btf and not missing))
+    return results
+
+
+def _try_loading(possible: bool) -> Check:
+    """Loads and attaches the real program at sched_process_exec, then lets go."""
+    name = "tp_btf/sched_process_exec"
+    if not possible:
+        return Check(name, "info", "not tried: see the failures above")
+    try:
+        ExecCounter(max_entries=1).start().close()
+    except BpfPermissionError as error:
+        return Check(name, "fail", str(error), "see the permission and lockdown rows", EXIT_NO_PERMISSION)
+    except UnsupportedKernelError as error:
+        return Check(name, "fail", str(error), "a kernel with BTF and this tracepoint", EXIT_UNSUPPORTED)
+    except PyexecError as error:
+        return Check(name, "fail", str(error), "run pyexec run --verbose for libbpf's log", 1)
+    return Check(name, "pass", "the counter loads and attaches")
+
+
+def exit_code(results: list[Check]) -> int:
+    """0 when pyexec can run; else the code of the first failure."""
+    return next((check.exit_code for check in results if check.status == "fail"), 0)

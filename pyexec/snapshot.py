@@ -1,0 +1,149 @@
+"""Saved results (pyexec run --save) and the differences between two of them."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+from .counter import ExecStats
+from .errors import PyexecError
+from .report import Report, _text, to_json, write_csv
+
+FORMAT = "pyexec-snapshot"
+VERSION = 1
+
+
+class SnapshotError(PyexecError):
+    """A file that is not a snapshot pyexec can read."""
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Writes data to path so that readers see the old file or the whole new one."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".pyexec-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def save(report: Report, path: str) -> None:
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "host": socket.gethostname(),
+        "kernel": os.uname().release,
+        "key": report.key,
+        "mode": report.mode,
+        "by": list(report.by),
+        **report.span(),
+        "started_at": report.started_at,
+        "stats": {name: getattr(report.stats, name) for name in ("dropped", "truncated", "errors")},
+        **report.document(),
+    }
+    write_atomically(path, (to_json(document) + "\n").encode())
+
+
+def load(path: str) -> tuple[Report, dict[str, Any]]:
+    """The report saved at path, and its metadata (host, kernel, start, end)."""
+    try:
+        with open(path, "rb") as snapshot:
+            document = json.loads(snapshot.read())
+    except OSError as error:
+        raise SnapshotError(f"cannot read {path}: {error.strerror}") from None
+    except ValueError:
+        raise SnapshotError(f"{path} is not a pyexec snapshot (not JSON, or cut short)") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise SnapshotError(f"{path} is not a pyexec snapshot (save one with pyexec run --save)")
+    if document.get("version") != VERSION:
+        raise SnapshotError(
+            f"{path} is a snapshot of version {document.get('version')!r}; this pyexec reads version {VERSION}"
+        )
+    try:
+        report = Report(
+            rows=document["counts"],
+            stats=ExecStats(**document["stats"]),
+            duration_s=float(document["duration_s"]),
+            by=tuple(document["by"]),
+            mode=document["mode"],
+            key=document["key"],
+            started_at=float(document["started_at"]),
+        )
+        for row in report.rows:
+            report.identity(row), int(row["count"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise SnapshotError(f"{path} is a damaged pyexec snapshot ({error!r} is missing or wrong)") from None
+    metadata = {name: document.get(name) for name in ("host", "kernel", "start", "end")}
+    return report, metadata
+
+
+@dataclass(frozen=True)
+class Diff:
+    """What changed from one snapshot to another: new, gone and changed keys."""
+
+    old: Report
+    new: Report
+    old_meta: dict[str, Any]
+    new_meta: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        if (self.old.by, self.old.mode, self.old.key) != (self.new.by, self.new.mode, self.new.key):
+            raise SnapshotError(
+                "the snapshots count different things (key, mode or breakdown): "
+                "compare snapshots saved with the same options"
+            )
+
+    def changes(self) -> list[dict[str, Any]]:
+        """One row per key whose count changed: new keys, biggest increases, then gone keys."""
+        old = {self.old.identity(row): row["count"] for row in self.old.rows}
+        new = {self.new.identity(row): row for row in self.new.rows}
+        rows = []
+        for identity, row in new.items():
+            before = old.get(identity)
+            if before == row["count"]:
+                continue
+            change = "new" if before is None else ("up" if row["count"] > before else "down")
+            rows.append(self._row(change, before or 0, row))
+        for row in self.old.rows:
+            if self.old.identity(row) not in new:
+                rows.append(self._row("gone", row["count"], {**row, "count": 0}))
+        order = {"new": 0, "up": 1, "down": 1, "gone": 2}
+        return sorted(rows, key=lambda row: (order[row["change"]], -abs(row["delta"]), str(row.get("path"))))
+
+    def _row(self, change: str, old: int, row: dict[str, Any]) -> dict[str, Any]:
+        fields = {name: row[name] for name in self.new.fields if name != "outcomes"}
+        return {"change": change, "old": old, "new": row["count"], "delta": row["count"] - old, **fields}
+
+    def columns(self) -> list[str]:
+        fields = [name for name in self.new.fields if name not in ("outcomes", "path")]
+        return ["change", "old", "new", "delta", *fields, *(["path"] if "path" in self.new.by else [])]
+
+    def document(self, top: int | None = None) -> dict[str, Any]:
+        return {"old": self.old_meta, "new": self.new_meta, "changes": self.changes()[:top]}
+
+    def write_csv(self, out, top: int | None = None) -> None:
+        columns = self.columns()
+        write_csv(out, [columns, *([_text(row[name]) for name in columns] for row in self.changes()[:top])])
+
+    def table(self, top: int | None = None):
+        from rich.table import Table
+        from rich.text import Text
+
+        from .report import printable
+
+        table = Table(box=None, pad_edge=False)
+        for name in self.columns():
+            table.add_column(name.upper(), justify="right" if name in ("old", "new", "delta", "uid") else "left")
+        styles = {"new": "green", "up": "green", "down": "yellow", "gone": "red"}
+        for row in self.changes()[:top]:
+            cells = [Text(printable(_text(row[name]) or "-")) for name in self.columns()]
+            cells[0].stylize(styles[row["change"]])
+            table.add_row(*cells)
+        return table

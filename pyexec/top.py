@@ -1,0 +1,144 @@
+"""pyexec top: a live view of what runs, refreshed every interval."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import sys
+import termios
+import threading
+import time
+import tty
+from typing import Any, Iterator
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from .counter import ExecCounter
+from .report import Report, _text, printable
+
+SORTS = ("rate", "total", "path")
+BAR_WIDTH = 20
+
+
+def describe(counter: ExecCounter) -> str:
+    """What is watched: key, mode, breakdown and filters."""
+    parts = [f"key {counter.key}", f"mode {counter.mode}", f"by {','.join(counter.by)}"]
+    filters = {
+        "uid": ",".join(map(str, counter.uids)) or None,
+        "cgroup": counter.cgroup,
+        "comm": counter.comm,
+        "path-prefix": counter.path_prefix,
+    }
+    parts += [f"{name} {value}" for name, value in filters.items() if value]
+    if counter.exclude_self:
+        parts.append("excluding pyexec")
+    return " · ".join(parts)
+
+
+class TopView:
+    def __init__(self, counter: ExecCounter, sort: str, rows: int) -> None:
+        self.watched = describe(counter)
+        self.sort = sort
+        self.rows = rows
+
+    def frame(self, current: Report, last: Report) -> Group:
+        """The header, then one row per key: total, last interval, rate, share, bar."""
+        interval = max(last.duration_s, 1e-9)
+        recent = {last.identity(row): row["count"] for row in last.rows}
+        total = max(current.total, 1)
+        entries = []
+        for row in current.rows:
+            delta = recent.get(current.identity(row), 0)
+            entries.append((row, delta, delta / interval))
+        if self.sort == "path":
+            entries.sort(key=lambda entry: str(entry[0].get("path")))
+        elif self.sort == "total":
+            entries.sort(key=lambda entry: (-entry[0]["count"], -entry[2]))
+        else:
+            entries.sort(key=lambda entry: (-entry[2], -entry[0]["count"]))
+        return Group(self._header(current, last), self._table(current, entries[: self.rows], total))
+
+    def _header(self, current: Report, last: Report) -> Text:
+        rate = last.total / max(last.duration_s, 1e-9)
+        header = Text("pyexec top", style="bold")
+        header.append(f" — {self.watched}\n")
+        header.append(
+            f"{current.total} executions of {len(current.rows)} keys in {current.duration_s:.0f} s"
+            f" · {rate:.1f}/s now"
+        )
+        for name in ("dropped", "truncated", "errors"):
+            value = getattr(current.stats, name)
+            header.append(" · ")
+            header.append(f"{name} {value}", style="bold red" if value else "")
+        return header
+
+    def _table(self, current: Report, entries: list[tuple[dict[str, Any], int, float]], total: int) -> Table:
+        fields = [name for name in current.fields if name not in ("path", "outcomes")]
+        table = Table(box=None, pad_edge=False, expand=False)
+        for name in ("total", "last", "rate/s", "share", ""):
+            table.add_column(name.upper(), justify="right" if name else "left")
+        for name in fields:
+            table.add_column(name.upper())
+        if "path" in current.by:
+            table.add_column("PATH", overflow="fold")
+        for row, delta, rate in entries:
+            share = row["count"] / total
+            cells = [str(row["count"]), str(delta), f"{rate:.1f}", f"{share:.0%}", "█" * round(share * BAR_WIDTH)]
+            cells += [printable(_text(row[name]) or "-") for name in fields]
+            if "path" in current.by:
+                cells.append(printable(row["path"]))
+            table.add_row(*cells)
+        return table
+
+
+@contextlib.contextmanager
+def keys_without_echo() -> Iterator[int | None]:
+    """stdin, when it is a terminal, in cbreak mode (keys arrive one by one; Ctrl-C
+    still signals); its settings come back however this ends."""
+    if not sys.stdin.isatty():
+        yield None
+        return
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd)
+        yield fd
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def wait_for_key_or_stop(fd: int | None, stop: threading.Event, timeout: float) -> bool:
+    """Waits up to timeout; True when q was pressed or a stop was asked for."""
+    if fd is None:
+        return stop.wait(timeout)
+    deadline = time.monotonic() + timeout
+    while (remaining := deadline - time.monotonic()) > 0 and not stop.is_set():
+        readable, _, _ = select.select([fd], [], [], min(remaining, 0.1))
+        if readable and os.read(fd, 1) in (b"q", b"Q"):
+            return True
+    return stop.is_set()
+
+
+def run_top(counter: ExecCounter, view: TopView, interval: float, once: bool, stop: threading.Event,
+            started_at: float) -> None:
+    live_screen = sys.stdout.isatty() and not once
+    console = Console(highlight=False) if live_screen else Console(highlight=False, width=1 << 16)
+    previous = Report.empty(counter, started_at)
+    with keys_without_echo() as fd, contextlib.ExitStack() as stack:
+        live = stack.enter_context(Live(console=console, screen=True, auto_refresh=False)) if live_screen else None
+        while True:
+            quit_asked = wait_for_key_or_stop(fd if live_screen else None, stop, interval)
+            current = Report.of(counter, started_at)
+            frame = view.frame(current, current.since(previous))
+            previous = current
+            if live is not None:
+                live.update(frame, refresh=True)
+            else:
+                console.print(frame)
+                console.print()
+            if quit_asked or once:
+                return

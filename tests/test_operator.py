@@ -1,0 +1,209 @@
+"""The operator's commands: top, intervals, snapshots and diff, maps, doctor, trace-pipe."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+
+from pyexec import ExecCounter
+from pyexec.report import Report
+from pyexec.snapshot import save
+
+from .conftest import bpf, copy_true
+from .test_cli import PYEXEC, finish, run_around, start_run
+from .workload import posix_spawn_many
+
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[a-zA-Z]|\x1b[()][0-9A-Z]|\x1b[=>]")
+
+
+def read_until(fd: int, pattern: re.Pattern, timeout: float = 15.0) -> bytes:
+    """Reads a pty until its text (escape codes removed) matches pattern."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.1)[0]:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:  # the other side closed
+                break
+            if pattern.search(ANSI.sub(b"", seen)):
+                return seen
+    raise AssertionError(f"never saw {pattern.pattern!r} in {ANSI.sub(b'', seen)[-2000:]!r}")
+
+
+@bpf
+def test_top_in_a_terminal_shows_the_exact_count_and_q_quits_cleanly(true_binary: Path) -> None:
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 250, 0, 0))
+    before = termios.tcgetattr(slave)
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "250", "LINES": "50"}
+    process = subprocess.Popen(
+        [*PYEXEC, "top", "--interval", "0.3"], stdin=slave, stdout=slave, stderr=slave,
+        start_new_session=True, env=env,
+    )
+    try:
+        read_until(master, re.compile(rb"pyexec top"))
+        posix_spawn_many(true_binary, 5)
+        row = re.compile(rb"(?m)^\s*5\s+\d+\s+[\d.]+\s+\d+%.*" + re.escape(os.fsencode(true_binary)))
+        read_until(master, row)
+        os.write(master, b"q")
+        rest = b""  # read on, or top blocks writing to a full terminal
+        deadline = time.monotonic() + 10
+        while process.poll() is None and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.1)[0]:
+                rest += os.read(master, 65536)
+        assert process.wait(timeout=1) == 0
+        while select.select([master], [], [], 0.2)[0]:
+            rest += os.read(master, 65536)
+        after = termios.tcgetattr(slave)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(master)
+        os.close(slave)
+    assert after[3] & (termios.ECHO | termios.ICANON) == before[3] & (termios.ECHO | termios.ICANON)
+    assert b"\x1b[?1049l" in rest  # left the alternate screen
+
+
+@bpf
+def test_top_once_in_a_pipe_prints_one_plain_frame(true_binary: Path) -> None:
+    process = subprocess.Popen([*PYEXEC, "top", "--once", "--interval", "1.5"], stdout=subprocess.PIPE)
+    time.sleep(0.8)  # attached by then; the frame comes at 1.5 s
+    posix_spawn_many(true_binary, 3)
+    stdout, _ = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert b"\x1b[" not in stdout
+    lines = stdout.decode().splitlines()
+    assert lines[0].startswith("pyexec top — key resolved")
+    assert [line.split()[:2] for line in lines if line.endswith(str(true_binary))] == [["3", "3"]]
+
+
+@bpf
+def test_interval_deltas_add_up_to_the_total_and_the_workload(true_binary: Path) -> None:
+    process = start_run("--interval", "1", "--count", "3", "--format", "ndjson")
+    posix_spawn_many(true_binary, 7)
+    time.sleep(1.2)
+    posix_spawn_many(true_binary, 4)
+    lines = [json.loads(line) for line in finish(process).splitlines()]
+    intervals, (summary,) = lines[:-1], lines[-1:]
+    assert [line["interval"]["index"] for line in intervals] == [1, 2, 3]
+    assert "summary" in summary
+
+    def ours(document) -> int:
+        return sum(row["count"] for row in document["counts"] if row["path"] == str(true_binary))
+
+    assert sum(ours(line) for line in intervals) == ours(summary) == 11
+    assert sum(line["total"] for line in intervals) == summary["total"]
+
+
+@bpf
+def test_output_is_written_whole_to_the_file(true_binary: Path, workdir: Path) -> None:
+    target = workdir / "result.json"
+    stdout = run_around(lambda: posix_spawn_many(true_binary, 2), "--duration", "1.5", "-f", "json",
+                        "--output", str(target))
+    assert stdout == b""
+    counts = {row["path"]: row["count"] for row in json.loads(target.read_text())["counts"]}
+    assert counts[str(true_binary)] == 2
+    assert sorted(os.listdir(workdir)) == ["result.json", "true"]  # no temporary file left
+
+
+@bpf
+def test_diff_of_two_snapshots_reports_the_workload_between_them(workdir: Path) -> None:
+    again, fresh = copy_true(workdir / "again"), copy_true(workdir / "fresh")
+    before, after = workdir / "before.json", workdir / "after.json"
+    with ExecCounter() as counter:
+        started = time.time()
+        posix_spawn_many(again, 2)
+        save(Report.of(counter, started), str(before))
+        posix_spawn_many(again, 3)
+        posix_spawn_many(fresh, 4)
+        save(Report.of(counter, started), str(after))
+    result = subprocess.run([*PYEXEC, "diff", str(before), str(after), "-f", "json"],
+                            capture_output=True, text=True, check=True)
+    changes = {row["path"]: row for row in json.loads(result.stdout)["changes"]}
+    assert changes[str(fresh)] == {"change": "new", "old": 0, "new": 4, "delta": 4, "path": str(fresh)}
+    assert changes[str(again)] == {"change": "up", "old": 2, "new": 5, "delta": 3, "path": str(again)}
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b'{"hello": "world"}', "is not a pyexec snapshot"),
+        (b'{"format": "pyexec-snapshot", "version": 1, "cou', "not JSON, or cut short"),
+        (b'{"format": "pyexec-snapshot", "version": 99}', "of version 99"),
+        (b'{"format": "pyexec-snapshot", "version": 1}', "damaged"),
+    ],
+)
+def test_diff_refuses_files_that_are_not_snapshots(workdir: Path, content: bytes, says: str) -> None:
+    bad = workdir / "bad.json"
+    bad.write_bytes(content)
+    result = subprocess.run([*PYEXEC, "diff", str(bad), str(bad)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert says in result.stderr and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+@bpf
+def test_maps_lists_a_running_counter_with_its_fill(workdir: Path) -> None:
+    binaries = [copy_true(workdir / f"t{i}") for i in range(5)]
+    with ExecCounter(max_entries=1000, path_prefix=str(workdir)) as counter:
+        for binary in binaries:
+            posix_spawn_many(binary, 1)
+        result = subprocess.run([*PYEXEC, "maps", "-f", "json"], capture_output=True, text=True, check=True)
+        assert len(counter.snapshot()) == 5
+    ours = [info for info in json.loads(result.stdout) if info["name"] == "exec_count" and info["max_entries"] == 1000]
+    assert len(ours) == 1
+    assert ours[0]["type"] == "hash" and ours[0]["entries"] == 5 and ours[0]["fill"] == 0.005
+    assert ours[0]["key_size"] == 304 and ours[0]["value_size"] == 8 and ours[0]["memlock"] > 0
+
+
+@bpf
+def test_doctor_passes_here() -> None:
+    result = subprocess.run([*PYEXEC, "doctor", "-f", "json"], capture_output=True, text=True)
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and report["ok"], report
+    statuses = {check["name"]: check["status"] for check in report["checks"]}
+    assert statuses["permission"] == statuses["BTF"] == statuses["tp_btf/sched_process_exec"] == "pass"
+
+
+def test_doctor_without_capabilities_names_them_and_exits_77() -> None:
+    drop_all = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs"] if os.geteuid() == 0 else []
+    result = subprocess.run([*drop_all, *PYEXEC, "doctor", "-f", "json"], capture_output=True, text=True)
+    assert result.returncode == 77
+    (permission,) = [c for c in json.loads(result.stdout)["checks"] if c["name"] == "permission"]
+    assert permission["status"] == "fail" and "CAP_BPF and CAP_PERFMON" in permission["detail"]
+
+
+@bpf
+def test_debug_prints_each_key_to_the_trace_pipe(true_binary: Path) -> None:
+    reader = subprocess.Popen([*PYEXEC, "trace-pipe"], stdout=subprocess.PIPE)
+    try:
+        time.sleep(1)
+        run_around(lambda: posix_spawn_many(true_binary, 2), "--duration", "1", "--debug")
+        line = read_until(reader.stdout.fileno(), re.compile(b"pyexec: counted " + re.escape(os.fsencode(true_binary))))
+        assert line.count(b"pyexec: counted " + os.fsencode(true_binary)) >= 1
+    finally:
+        reader.send_signal(signal.SIGINT)
+        assert reader.wait(timeout=10) == 0
+
+
+def test_every_command_shows_an_example_in_its_help() -> None:
+    for command in ("run", "top", "diff", "maps", "doctor", "trace-pipe", "version"):
+        result = subprocess.run([*PYEXEC, command, "--help"], capture_output=True, text=True, check=True)
+        assert "Example" in result.stdout, command
+
+
+def test_count_without_interval_is_a_usage_error() -> None:
+    result = subprocess.run([*PYEXEC, "run", "--count", "3"], capture_output=True, text=True)
+    assert result.returncode == 2 and "--count needs --interval" in result.stderr
