@@ -36,6 +36,7 @@ def finish(process: subprocess.Popen) -> bytes:
     """Waits for `pyexec run` to end, checks it exited 0, and returns its stdout."""
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
+    assert b"\r" not in stderr  # no status line in a pipe
     return stdout
 
 

@@ -207,3 +207,25 @@ def test_every_command_shows_an_example_in_its_help() -> None:
 def test_count_without_interval_is_a_usage_error() -> None:
     result = subprocess.run([*PYEXEC, "run", "--count", "3"], capture_output=True, text=True)
     assert result.returncode == 2 and "--count needs --interval" in result.stderr
+
+
+@bpf
+def test_the_status_line_shows_on_a_terminal_only(true_binary: Path) -> None:
+    master, slave = os.openpty()
+    process = subprocess.Popen([*PYEXEC, "run", "--duration", "2.5", "-f", "json"],
+                               stdout=subprocess.PIPE, stderr=slave)
+    try:
+        read_until(master, re.compile(rb"counting"))
+        posix_spawn_many(true_binary, 4)
+        read_until(master, re.compile(rb"\d+ s \xc2\xb7 \d+ executions \xc2\xb7 \d+ binaries \xc2\xb7 dropped 0"))
+        stdout, _ = process.communicate(timeout=30)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert process.returncode == 0 and json.loads(stdout)["total"] >= 4
+    # In a pipe there is none: finish() checks that for every other run.
+
+
+def test_shell_completion_scripts() -> None:
+    result = subprocess.run([*PYEXEC, "--show-completion", "bash"], capture_output=True, text=True, check=True)
+    assert "_PYEXEC_COMPLETE" in result.stdout and "complete" in result.stdout
