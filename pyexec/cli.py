@@ -327,7 +327,6 @@ def run(
     out, status = Output(output), StatusLine()
     intervals: list[Report] = []
     with stop_requests() as stop, counter:
-        started = time.time()
         clock = time.monotonic()
         if duration is not None:
             say(f"counting executions for {duration:g} s (Ctrl-C stops sooner)")
@@ -335,7 +334,7 @@ def run(
             say(f"counting executions for {count} intervals of {interval:g} s (Ctrl-C stops sooner)")
         else:
             say("counting executions until Ctrl-C or SIGTERM")
-        previous = Report.empty(counter, started)
+        previous = Report.empty(counter)
         end = clock + duration if duration is not None else None
         tick = min(1.0, interval or 1.0) if status.shown else interval
         next_interval = clock + interval if interval else None
@@ -345,7 +344,7 @@ def run(
             if tick is not None:
                 wait = tick if wait is None else min(wait, tick)
             stopped = stop.wait(max(wait, 0) if wait is not None else None)
-            current = Report.of(counter, started)
+            current = Report.of(counter)
             now = time.monotonic()
             if next_interval is not None and (now >= next_interval or stopped or (end and now >= end)):
                 status.clear()
@@ -387,7 +386,7 @@ def top(
 
     counter = make_counter(key, mode, by, uid, cgroup, comm, path_prefix, exclude_self, max_entries, debug, verbose)
     with stop_requests() as stop, counter:
-        run_top(counter, TopView(counter, sort.value, rows), interval, once, stop, time.time())
+        run_top(counter, TopView(counter, sort.value, rows), interval, once, stop)
 
 
 @app.command(epilog="Example: pyexec diff before.json after.json --format json")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
@@ -130,6 +131,7 @@ class ExecCounter:
         self._path_prefix = _bytes_filter("a path prefix", path_prefix, lib.EXEC_PATH_SIZE - 1)
         self.exclude_self = exclude_self
         self.debug = debug
+        self.started_at = 0.0  # wall clock (time.time()) when counting started
         self._counter = ffi.NULL
         self._columns: _Columns | None = None  # allocated on first read
 
@@ -168,6 +170,7 @@ class ExecCounter:
         except BaseException:
             self.close()
             raise
+        self.started_at = time.time()
         return self
 
     def close(self) -> None:

@@ -79,23 +79,23 @@ class Report:
     fields: tuple[str, ...] = field(init=False)
 
     @classmethod
-    def of(cls, counter: ExecCounter, started_at: float) -> Report:
-        """What counter has counted since started_at (wall clock), now."""
+    def of(cls, counter: ExecCounter) -> Report:
+        """What a started counter has counted so far."""
         records, stats = counter.records(), counter.stats()
         return cls(
             rows_from_records(records, counter.by, counter.mode),
             stats,
-            time.time() - started_at,
+            time.time() - counter.started_at,
             counter.by,
             counter.mode,
             counter.key,
-            started_at,
+            counter.started_at,
         )
 
     @classmethod
-    def empty(cls, counter: ExecCounter, started_at: float) -> Report:
+    def empty(cls, counter: ExecCounter) -> Report:
         """Nothing yet: where a counter starts."""
-        return cls([], ExecStats(0, 0, 0), 0.0, counter.by, counter.mode, counter.key, started_at)
+        return cls([], ExecStats(0, 0, 0), 0.0, counter.by, counter.mode, counter.key, counter.started_at)
 
     def __post_init__(self) -> None:
         fields = [name for breakdown in self.by for name in FIELDS[breakdown]]

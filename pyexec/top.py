@@ -123,16 +123,15 @@ def wait_for_key_or_stop(fd: int | None, stop: threading.Event, timeout: float) 
     return stop.is_set()
 
 
-def run_top(counter: ExecCounter, view: TopView, interval: float, once: bool, stop: threading.Event,
-            started_at: float) -> None:
+def run_top(counter: ExecCounter, view: TopView, interval: float, once: bool, stop: threading.Event) -> None:
     live_screen = sys.stdout.isatty() and not once
     console = Console(highlight=False) if live_screen else Console(highlight=False, width=1 << 16)
-    previous = Report.empty(counter, started_at)
+    previous = Report.empty(counter)
     with keys_without_echo() as fd, contextlib.ExitStack() as stack:
         live = stack.enter_context(Live(console=console, screen=True, auto_refresh=False)) if live_screen else None
         while True:
             quit_asked = wait_for_key_or_stop(fd if live_screen else None, stop, interval)
-            current = Report.of(counter, started_at)
+            current = Report.of(counter)
             frame = view.frame(current, current.since(previous))
             previous = current
             if live is not None:

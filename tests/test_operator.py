@@ -124,12 +124,11 @@ def test_diff_of_two_snapshots_reports_the_workload_between_them(workdir: Path) 
     again, fresh = copy_true(workdir / "again"), copy_true(workdir / "fresh")
     before, after = workdir / "before.json", workdir / "after.json"
     with ExecCounter() as counter:
-        started = time.time()
         posix_spawn_many(again, 2)
-        save(Report.of(counter, started), str(before))
+        save(Report.of(counter), str(before))
         posix_spawn_many(again, 3)
         posix_spawn_many(fresh, 4)
-        save(Report.of(counter, started), str(after))
+        save(Report.of(counter), str(after))
     result = subprocess.run([*PYEXEC, "diff", str(before), str(after), "-f", "json"],
                             capture_output=True, text=True, check=True)
     changes = {row["path"]: row for row in json.loads(result.stdout)["changes"]}
