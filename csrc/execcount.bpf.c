@@ -198,6 +198,20 @@ static __always_inline bool resolve_path(struct file *file, char *out)
 	return complete;
 }
 
+/* Once the path is read: applies --path-prefix, counts a truncation, and
+ * clears the path if it was read for the filter only. False: filtered out. */
+static __always_inline bool keep_path(struct exec_key *key, bool complete)
+{
+	if (filter_prefix_len &&
+	    bpf_strncmp(key->path, filter_prefix_len, (const char *)filter_prefix))
+		return false;
+	if (!complete)
+		count_loss(truncated);
+	if (!(key_fields & EXEC_BY_PATH))
+		__builtin_memset(key->path, 0, sizeof(key->path));
+	return true;
+}
+
 /* Fills in the fields other than the path and outcome, then counts the key. */
 static __always_inline void fill_and_count(struct exec_key *key, struct task_struct *task)
 {
@@ -274,13 +288,8 @@ int BPF_PROG(count_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 				return 0;
 			}
 		}
-		if (filter_prefix_len &&
-		    bpf_strncmp(key.path, filter_prefix_len, (const char *)filter_prefix))
+		if (!keep_path(&key, complete))
 			return 0;
-		if (!complete)
-			count_loss(truncated);
-		if (!(key_fields & EXEC_BY_PATH)) /* read for the filter only */
-			__builtin_memset(key.path, 0, sizeof(key.path));
 	}
 	fill_and_count(&key, task);
 	return 0;
@@ -306,6 +315,7 @@ static __always_inline int count_failed_exec_call(long ret)
 	__u64 *name = bpf_map_lookup_elem(&exec_calls, &tid);
 	const char *filename = name ? (const char *)*name : NULL;
 	struct exec_key key;
+	bool complete;
 	char last;
 	long len;
 
@@ -320,14 +330,10 @@ static __always_inline int count_failed_exec_call(long ret)
 			count_loss(errors);
 			return 0;
 		}
-		if (filter_prefix_len &&
-		    bpf_strncmp(key.path, filter_prefix_len, (const char *)filter_prefix))
+		complete = len != sizeof(key.path) ||
+			   (!bpf_probe_read_user(&last, 1, filename + sizeof(key.path) - 1) && !last);
+		if (!keep_path(&key, complete))
 			return 0;
-		if (len == sizeof(key.path) &&
-		    (bpf_probe_read_user(&last, 1, filename + sizeof(key.path) - 1) || last))
-			count_loss(truncated);
-		if (!(key_fields & EXEC_BY_PATH))
-			__builtin_memset(key.path, 0, sizeof(key.path));
 	}
 	fill_and_count(&key, task);
 	return 0;

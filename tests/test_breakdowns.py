@@ -16,7 +16,7 @@ from pyexec.names import cgroup2_root
 from pyexec.report import rows_from_records
 
 from .conftest import bpf, copy_true
-from .workload import posix_spawn_many
+from .workload import become, fork_exec_after, join_cgroup, posix_spawn_many
 
 pytestmark = bpf
 
@@ -32,28 +32,14 @@ def public_true():
     shutil.rmtree(directory)
 
 
-def exec_as(uid: int, binary: Path, times: int) -> None:
-    for _ in range(times):
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.setgid(uid)
-                os.setuid(uid)
-                os.execv(binary, [binary])
-            finally:
-                os._exit(127)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-
-
 def counts_by(records, *fields: str) -> Counter:
     return Counter({tuple(getattr(r, f) for f in fields): r.count for r in records})
 
 
 def test_by_uid_splits_executions_between_users(public_true: Path) -> None:
     with ExecCounter(by=("path", "uid")) as counter:
-        exec_as(0, public_true, 3)
-        exec_as(NOBODY, public_true, 5)
+        fork_exec_after(become(0), public_true, 3)
+        fork_exec_after(become(NOBODY), public_true, 5)
         records = counter.records()
     counts = counts_by(records, "path", "uid")
     assert counts[(str(public_true), 0)] == 3
@@ -64,7 +50,7 @@ def test_by_uid_splits_executions_between_users(public_true: Path) -> None:
 
 def test_by_uid_alone_sums_over_paths(public_true: Path) -> None:
     with ExecCounter(by=("uid",)) as counter:
-        exec_as(NOBODY, public_true, 4)
+        fork_exec_after(become(NOBODY), public_true, 4)
         records = counter.records()
     assert all(record.path is None for record in records)
     assert counts_by(records, "uid")[(NOBODY,)] >= 4  # anything else nobody ran counts too
@@ -102,15 +88,7 @@ def test_by_cgroup_names_the_cgroup_path(true_binary: Path, cgroup2: str) -> Non
     os.mkdir(directory)
     try:
         with ExecCounter(by=("path", "cgroup")) as counter:
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    with open(os.path.join(directory, "cgroup.procs"), "w") as procs:
-                        procs.write(str(os.getpid()))
-                    os.execv(true_binary, [true_binary])
-                finally:
-                    os._exit(127)
-            assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+            fork_exec_after(join_cgroup(directory), true_binary, 1)
             records = counter.records()
         rows = rows_from_records(records, ("path", "cgroup"))
         ours = [row for row in rows if row["path"] == str(true_binary)]

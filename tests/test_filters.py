@@ -12,16 +12,16 @@ import pytest
 from pyexec import ExecCounter
 
 from .conftest import bpf, copy_true
-from .test_breakdowns import NOBODY, cgroup2, exec_as, public_true  # noqa: F401 (fixtures)
-from .workload import posix_spawn_many
+from .test_breakdowns import NOBODY, cgroup2, public_true  # noqa: F401 (fixtures)
+from .workload import become, fork_exec_after, join_cgroup, posix_spawn_many
 
 pytestmark = bpf
 
 
 def test_uid_keeps_only_that_user(public_true: Path) -> None:  # noqa: F811
     with ExecCounter(uids=[NOBODY]) as counter:
-        exec_as(0, public_true, 3)
-        exec_as(NOBODY, public_true, 5)
+        fork_exec_after(become(0), public_true, 3)
+        fork_exec_after(become(NOBODY), public_true, 5)
         counts = counter.snapshot()
     assert counts[str(public_true)] == 5  # root's 3 would make 8
 
@@ -32,23 +32,11 @@ def test_cgroup_keeps_that_cgroup_and_those_below(true_binary: Path, cgroup2: st
     child = os.path.join(parent, "inner")
     os.makedirs(child)
 
-    def exec_in(directory: str, times: int) -> None:
-        for _ in range(times):
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    with open(os.path.join(directory, "cgroup.procs"), "w") as procs:
-                        procs.write(str(os.getpid()))
-                    os.execv(true_binary, [true_binary])
-                finally:
-                    os._exit(127)
-            assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
-
     try:
         with ExecCounter(cgroup=f"/{name}") as counter:
             posix_spawn_many(true_binary, 3)  # in our own cgroup: left out
-            exec_in(parent, 2)
-            exec_in(child, 4)
+            fork_exec_after(join_cgroup(parent), true_binary, 2)
+            fork_exec_after(join_cgroup(child), true_binary, 4)
             counts = counter.snapshot()
         assert counts == {str(true_binary): 6}
     finally:

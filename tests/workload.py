@@ -75,3 +75,30 @@ def exe_of_exec(exec_call, stdin: int | None = None, timeout: float = 10.0) -> s
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+
+
+def fork_exec_after(prepare, path: os.PathLike | bytes, times: int) -> None:
+    """Like fork_exec_many, each child first calling prepare() (to change its user,
+    its cgroup...)."""
+    for _ in range(times):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                prepare()
+                os.execv(path, [path])
+            finally:
+                os._exit(127)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+
+
+def become(uid: int):
+    return lambda: (os.setgid(uid), os.setuid(uid))
+
+
+def join_cgroup(directory: str):
+    def join() -> None:
+        with open(os.path.join(directory, "cgroup.procs"), "w") as procs:
+            procs.write(str(os.getpid()))
+
+    return join
