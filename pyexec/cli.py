@@ -282,6 +282,14 @@ def render_interval(index: int, interval: Report, output_format: OutputFormat, o
         console.print(interval.summary())
 
 
+def seconds_until(*moments: float | None, tick: float | None = None) -> float | None:
+    """How long to wait for the first of these monotonic moments, or one tick; None: forever."""
+    waits = [moment - time.monotonic() for moment in moments if moment is not None]
+    if tick is not None:
+        waits.append(tick)
+    return max(min(waits), 0.0) if waits else None
+
+
 @app.command(
     epilog="Examples: sudo pyexec run --duration 60 --top 20 --format json · "
     "sudo pyexec run --interval 10 --format ndjson · sudo pyexec run --by uid,path --save before.json"
@@ -339,11 +347,7 @@ def run(
         tick = min(1.0, interval or 1.0) if status.shown else interval
         next_interval = clock + interval if interval else None
         while True:
-            deadlines = [moment for moment in (end, next_interval) if moment is not None]
-            wait = min(deadlines) - time.monotonic() if deadlines else None
-            if tick is not None:
-                wait = tick if wait is None else min(wait, tick)
-            stopped = stop.wait(max(wait, 0) if wait is not None else None)
+            stopped = stop.wait(seconds_until(end, next_interval, tick=tick))
             current = Report.of(counter)
             now = time.monotonic()
             if next_interval is not None and (now >= next_interval or stopped or (end and now >= end)):
