@@ -191,10 +191,14 @@ static __always_inline bool resolve_path(struct file *file, char *out)
 	}
 	if (buf->pos == PATH_END) /* the root itself */
 		buf->bytes[--buf->pos] = '/';
-	/* The path, its NUL at PATH_END, then zeros: the rest of the buffer is never written. */
+	/* The path and its NUL at PATH_END, by words; out is zeroed already, and
+	 * the buffer holds zeros after PATH_END. */
 	from = (const __u64 *)&buf->bytes[buf->pos & PATH_MASK];
-	for (int i = 0; i < EXEC_PATH_SIZE / 8; i++)
+	for (int i = 0; i < EXEC_PATH_SIZE / 8; i++) {
+		if (buf->pos + i * 8 > PATH_END)
+			break;
 		((__u64 *)out)[i] = from[i];
+	}
 	return complete;
 }
 
