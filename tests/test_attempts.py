@@ -6,6 +6,7 @@ import errno
 import os
 import shutil
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -30,16 +31,21 @@ def test_path_searches_show_their_enoent_attempts_beside_the_success(workdir: Pa
     env = {"PATH": ":".join([*map(str, empty), bin_dir, "/bin"])}
     with ExecCounter(mode="attempts", key=key) as counter:
         for _ in range(RUNS):
-            # Python searches PATH for sh by trying execve in each directory; the
-            # shell looks nosuchcmd up with stat (no exec), then searches for true.
-            subprocess.run(["sh", "-c", "nosuchcmd; exec true"], env=env, stderr=subprocess.DEVNULL)
+            # Python looks for sh by trying execve in each PATH directory; the
+            # shell itself looks nosuchcmd up with stat (no exec) and runs its
+            # builtin true.
+            subprocess.run(["sh", "-c", "nosuchcmd; true"], env=env, stderr=subprocess.DEVNULL)
+            # `exec` in a shell does search by exec.
+            subprocess.run(["/bin/sh", "-c", "exec true"], env=env)
         records, stats = counter.records(), counter.stats()
     outcomes = {row["path"]: row["outcomes"] for row in rows_from_records(records, ("path",), "attempts")}
     for directory in empty:
         assert outcomes[f"{directory}/sh"] == {"ENOENT": RUNS}
         assert outcomes[f"{directory}/true"] == {"ENOENT": RUNS}
     resolve = os.path.realpath if key == "resolved" else (lambda path: path)
-    assert outcomes[resolve(f"{bin_dir}/sh")] == {"ok": RUNS}
+    shells = Counter([resolve(f"{bin_dir}/sh"), resolve("/bin/sh")])
+    for shell, times in shells.items():
+        assert outcomes[shell] == {"ok": times * RUNS}
     assert outcomes[resolve(f"{bin_dir}/true")] == {"ok": RUNS}
     assert not [path for path in outcomes if "nosuchcmd" in path]
     assert stats.errors == 0
