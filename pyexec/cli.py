@@ -13,14 +13,19 @@ import signal
 import sys
 import threading
 import time
-from typing import Annotated, BinaryIO, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, BinaryIO, Iterator, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from .report import Report
 
 from . import __version__
 from .counter import BREAKDOWNS, DEFAULT_MAX_ENTRIES, KEYS, MODES, ExecCounter, libbpf_version
 from .errors import BpfPermissionError, PyexecError, UnsupportedKernelError
-from .report import Report, timestamp, to_json
+
+# What only the output needs (pyexec.report, rich) is imported once counting
+# has begun: start-up, from launch to attached, is what a user waits through.
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 EXIT_UNSUPPORTED = 69  # EX_UNAVAILABLE: the kernel lacks BTF or the tracepoint
@@ -241,6 +246,8 @@ class Output:
 def render(report: Report, output_format: OutputFormat, out: Output, top: int | None,
            intervals: list[Report]) -> None:
     """The final result, with the intervals for the formats that carry them whole."""
+    from .report import timestamp, to_json
+
     if output_format is OutputFormat.json:
         document = report.document(top)
         if intervals:
@@ -272,6 +279,8 @@ def render(report: Report, output_format: OutputFormat, out: Output, top: int | 
 def render_interval(index: int, interval: Report, output_format: OutputFormat, out: Output,
                     top: int | None) -> None:
     """One interval, for the formats that stream them."""
+    from .report import timestamp, to_json
+
     if output_format is OutputFormat.ndjson:
         document = {"interval": {"index": index, **interval.span()}, **interval.document(top)}
         out.write((to_json(document) + "\n").encode())
@@ -342,6 +351,8 @@ def run(
             say(f"counting executions for {count} intervals of {interval:g} s (Ctrl-C stops sooner)")
         else:
             say("counting executions until Ctrl-C or SIGTERM")
+        from .report import Report
+
         previous = Report.empty(counter)
         end = clock + duration if duration is not None else None
         tick = min(1.0, interval or 1.0) if status.shown else interval
@@ -403,6 +414,7 @@ def diff(
     ] = OutputFormat.table,
 ) -> None:
     """Show what changed between two snapshots: new binaries, gone ones, biggest changes."""
+    from .report import to_json
     from .snapshot import Diff, SnapshotError, load
 
     try:

@@ -11,8 +11,6 @@ from types import TracebackType
 
 from ._shim import ffi, lib
 from .errors import KERNEL_FIX, PyexecError, UnsupportedKernelError, check
-from .names import CgroupNames
-from .system import ensure_tracefs
 
 DEFAULT_MAX_ENTRIES: int = lib.EXEC_COUNT_DEFAULT_ENTRIES
 KERNEL_BTF = "/sys/kernel/btf/vmlinux"
@@ -142,6 +140,8 @@ class ExecCounter:
         if not os.path.exists(KERNEL_BTF):
             raise UnsupportedKernelError(2, f"{KERNEL_BTF} is missing: {KERNEL_FIX}")
         if self.mode == "attempts":
+            from .system import ensure_tracefs  # ctypes, imported only when needed
+
             ensure_tracefs()  # libbpf finds syscall tracepoints through it
         _sync_libbpf_log_level()
         uids = ffi.new("unsigned int[]", self.uids)
@@ -246,6 +246,8 @@ def _cgroup_filter(path: str | None) -> tuple[int, int]:
     """(id, depth) of a cgroup v2 path, as /proc/PID/cgroup writes it or under its mount."""
     if path is None:
         return 0, 0
+    from .names import CgroupNames  # re and pwd, imported only when needed
+
     names = CgroupNames()
     relative = names.relative(path)
     cgroup_id = names.id_of(relative) if relative is not None else None
