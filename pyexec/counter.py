@@ -273,14 +273,19 @@ class _Columns:
             "outcomes": column("outcome", "int", capacity),
         }
         self.snapshot = ffi.new("struct pyexec_snapshot *", {"capacity": capacity, **self._buffers})
+        self._last_raw, self._last_paths = b"", []
 
     def counts(self) -> list[int]:
         return ffi.unpack(self._buffers["counts"], self.snapshot.found)
 
     def paths(self) -> list[str]:
         raw = ffi.buffer(self._buffers["paths"], self.snapshot.paths_size)[:]
-        # One decode for all paths: fsdecode is lossless, and a path never holds a NUL.
-        return os.fsdecode(raw).split("\0")[:-1]
+        # The same keys in the same order, as between most reads of a busy map:
+        # the strings made last time serve again (their hashes already known).
+        if raw != self._last_raw:
+            # One decode for all paths: fsdecode is lossless, and a path never holds a NUL.
+            self._last_raw, self._last_paths = raw, os.fsdecode(raw).split("\0")[:-1]
+        return self._last_paths
 
     def column(self, field: str) -> list:
         found = self.snapshot.found
