@@ -220,21 +220,25 @@ class Output:
     def __init__(self, path: str | None) -> None:
         self.path = path
         self.stream: BinaryIO = io.BytesIO() if path else sys.stdout.buffer
+        self._console = None
 
     def write(self, data: bytes) -> None:
         self.stream.write(data)
         self.stream.flush()
 
     def console(self):
-        from rich.console import Console
+        """A rich console onto the same place, made once (its text layer owns the stream)."""
+        if self._console is None:
+            from rich.console import Console
 
-        terminal = self.path is None and sys.stdout.isatty()
-        # In a pipe or a file, long paths stay on one line rather than fold at 80 columns.
-        return Console(
-            file=io.TextIOWrapper(self.stream, write_through=True) if self.path else None,
-            highlight=False, soft_wrap=True, width=None if terminal else 1 << 16,
-            force_terminal=False if not terminal else None,
-        )
+            terminal = self.path is None and sys.stdout.isatty()
+            # In a pipe or a file, long paths stay on one line rather than fold at 80 columns.
+            self._console = Console(
+                file=io.TextIOWrapper(self.stream, write_through=True) if self.path else None,
+                highlight=False, soft_wrap=True, width=None if terminal else 1 << 16,
+                force_terminal=False if not terminal else None,
+            )
+        return self._console
 
     def close(self) -> None:
         if self.path:
@@ -531,9 +535,11 @@ def main(argv: list[str] | None = None) -> None:
         code = fail(error, EXIT_ERROR)
     except typer.Abort:
         code = EXIT_ERROR
+    except Exception as error:  # a bug of ours: still one line, and a way to report it
+        code = fail(f"internal error: {error!r}; please report it with the command that caused it", EXIT_ERROR)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
-def fail(error: BaseException, code: int) -> int:
+def fail(error: BaseException | str, code: int) -> int:
     say(f"error: {error}")
     return code

@@ -163,9 +163,6 @@ class Report:
         )
         return rows[:top] if top is not None else rows
 
-    def to_json(self, top: int | None = None) -> str:
-        return to_json(self.document(top))
-
     def _columns(self) -> list[str]:
         """count first, the path (long) last."""
         return ["count", *(name for name in self.fields if name != "path"), *(("path",) if "path" in self.by else ())]
@@ -174,7 +171,7 @@ class Report:
         """Rows quoted as needed; paths written as their exact bytes. With
         `interval`, a first column names the interval and no header is written."""
         columns = self._columns()
-        rows = [[_text(row[name]) for name in columns] for row in self.ranked(top)]
+        rows = [[cell_text(row[name]) for name in columns] for row in self.ranked(top)]
         if interval is None:
             write_csv(out, [columns, *rows])
         else:
@@ -194,7 +191,7 @@ class Report:
                              style="bold" if name == "count" else None,
                              overflow="fold" if name == "path" else "ellipsis")
         for row in self.ranked(top):
-            table.add_row(*(Text(printable(_text(row[name]) or "-")) for name in columns))
+            table.add_row(*(Text(printable(cell_text(row[name]) or "-")) for name in columns))
         return table
 
     def summary(self) -> Text:
@@ -228,7 +225,8 @@ def write_csv(out: BinaryIO, rows: list[list[Any]]) -> None:
     out.write(os.fsencode(text.getvalue()))
 
 
-def _text(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """A value as a table or CSV cell shows it."""
     if isinstance(value, dict):  # outcomes: "ok=3;ENOENT=2", most frequent first
         return ";".join(f"{name}={count}" for name, count in sorted(value.items(), key=lambda item: -item[1]))
     return "" if value is None else str(value)

@@ -11,7 +11,7 @@ from typing import Any
 
 from .counter import ExecStats
 from .errors import PyexecError
-from .report import Report, _text, to_json, write_csv
+from .report import Report, cell_text, to_json, write_csv
 
 FORMAT = "pyexec-snapshot"
 VERSION = 1
@@ -130,7 +130,7 @@ class Diff:
 
     def write_csv(self, out, top: int | None = None) -> None:
         columns = self.columns()
-        write_csv(out, [columns, *([_text(row[name]) for name in columns] for row in self.changes()[:top])])
+        write_csv(out, [columns, *([cell_text(row[name]) for name in columns] for row in self.changes()[:top])])
 
     def table(self, top: int | None = None):
         from rich.table import Table
@@ -143,7 +143,7 @@ class Diff:
             table.add_column(name.upper(), justify="right" if name in ("old", "new", "delta", "uid") else "left")
         styles = {"new": "green", "up": "green", "down": "yellow", "gone": "red"}
         for row in self.changes()[:top]:
-            cells = [Text(printable(_text(row[name]) or "-")) for name in self.columns()]
+            cells = [Text(printable(cell_text(row[name]) or "-")) for name in self.columns()]
             cells[0].stylize(styles[row["change"]])
             table.add_row(*cells)
         return table

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .counter import ExecCounter
-from .report import Report, _text, printable
+from .report import Report, cell_text, printable
 
 SORTS = ("rate", "total", "path")
 BAR_WIDTH = 20
@@ -88,7 +88,7 @@ class TopView:
         for row, delta, rate in entries:
             share = row["count"] / total
             cells = [str(row["count"]), str(delta), f"{rate:.1f}", f"{share:.0%}", "█" * round(share * BAR_WIDTH)]
-            cells += [printable(_text(row[name]) or "-") for name in fields]
+            cells += [printable(cell_text(row[name]) or "-") for name in fields]
             if "path" in current.by:
                 cells.append(printable(row["path"]))
             table.add_row(*cells)

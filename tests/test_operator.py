@@ -228,3 +228,29 @@ def test_the_status_line_shows_on_a_terminal_only(true_binary: Path) -> None:
 def test_shell_completion_scripts() -> None:
     result = subprocess.run([*PYEXEC, "--show-completion", "bash"], capture_output=True, text=True, check=True)
     assert "_PYEXEC_COMPLETE" in result.stdout and "complete" in result.stdout
+
+
+@bpf
+@pytest.mark.parametrize("output_format", ["table", "json", "csv", "ndjson"])
+def test_intervals_in_every_format_to_a_file(true_binary: Path, workdir: Path, output_format: str) -> None:
+    target = workdir / "result"
+    stdout = run_around(lambda: posix_spawn_many(true_binary, 3), "--interval", "1", "--count", "2",
+                        "-f", output_format, "--output", str(target))
+    assert stdout == b""
+    text = target.read_bytes()
+    if output_format == "json":
+        document = json.loads(text)
+        assert len(document["intervals"]) == 2
+        assert {row["path"]: row["count"] for row in document["counts"]}[str(true_binary)] == 3
+    elif output_format == "ndjson":
+        lines = [json.loads(line) for line in text.splitlines()]
+        assert [("interval" in line, "summary" in line) for line in lines] == [(True, False)] * 2 + [(False, True)]
+    elif output_format == "csv":
+        rows = text.decode().splitlines()
+        assert rows[0] == "interval,count,path"
+        assert f"total,3,{true_binary}" in rows
+        assert sum(int(row.split(",")[1]) for row in rows[1:] if row.endswith(f",{true_binary}") and not row.startswith("total")) == 3
+    else:
+        lines = text.decode().splitlines()
+        assert [line.split(" · ")[0] for line in lines if line.startswith("──")] == ["── interval 1", "── interval 2", "── total"]
+        assert f"3  {true_binary}" in [line.strip() for line in lines]

@@ -8,7 +8,7 @@ import json
 import os
 
 from pyexec import ExecStats
-from pyexec.report import Report, printable
+from pyexec.report import Report, printable, to_json
 
 ODD = os.fsdecode(b'/opt/a,b "c"\nd\xff')
 REPORT = Report(
@@ -25,7 +25,7 @@ def test_ranked_is_most_executed_first_then_by_path() -> None:
 
 
 def test_json_schema_and_totals() -> None:
-    document = json.loads(REPORT.to_json(top=2))
+    document = json.loads(to_json(REPORT.document(top=2)))
     assert document == {
         "counts": [{"path": "/usr/bin/cat", "count": 9}, {"path": ODD, "count": 3}],
         "total": 15,
