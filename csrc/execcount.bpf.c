@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Counts successful program executions, keyed by the binary's path. */
+/* Counts program executions (with --mode attempts, failed exec calls too),
+ * keyed by the binary's path and whichever other fields user space chose. */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
