@@ -27,7 +27,7 @@ LIBBPF_A := $(LIBBPF_PREFIX)/lib/libbpf.a
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ppc64le/powerpc/' -e 's/s390x/s390/' -e 's/riscv64/riscv/')
 
 ifeq ($(LIBBPF),system)
-LIBBPF_DEP :=
+LIBBPF_DEP := $(BUILD)/system-libbpf.ok
 BPF_INCLUDES := -I$(BUILD) -Icsrc
 else
 LIBBPF_DEP := $(LIBBPF_A)
@@ -54,6 +54,12 @@ $(LIBBPF_A): vendor/libbpf/manifest vendor/libbpf/fetch.sh
 	@$(MAKE) -s -C $(BUILD)/libbpf-src/src install_headers install BUILD_STATIC_ONLY=1 \
 		EXTRA_CFLAGS='-fPIC -O2' OBJDIR=$(abspath $(BUILD)/libbpf-obj) \
 		DESTDIR=$(abspath $(LIBBPF_PREFIX)) PREFIX= LIBDIR=/lib INCLUDEDIR=/include >/dev/null
+
+# LIBBPF=system: the distribution's libbpf, if it is as new as the pinned one
+# (the BPF program uses its open-coded iterators and bpf_core_cast).
+$(BUILD)/system-libbpf.ok:
+	@pkg-config --atleast-version=$(LIBBPF_VERSION) libbpf || { echo "build: LIBBPF=system needs libbpf $(LIBBPF_VERSION) or newer; this system has $$(pkg-config --modversion libbpf 2>/dev/null || echo none): build without LIBBPF=system to use the vendored one" >&2; exit 1; }
+	@mkdir -p $(BUILD) && touch $@
 
 # vmlinux.h: every kernel type, from the build host's BTF (CO-RE relocates at load).
 $(BUILD)/vmlinux.h:
