@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Annotated, BinaryIO, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Iterator, Optional
 
 import typer
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .report import Report
 
 from . import __version__
-from .counter import BREAKDOWNS, DEFAULT_MAX_ENTRIES, KEYS, MODES, ExecCounter, libbpf_version
+from .counter import BREAKDOWNS, DEFAULT_MAX_ENTRIES, ExecCounter, libbpf_version
 from .errors import BpfPermissionError, PyexecError, UnsupportedKernelError
 
 # What only the output needs (pyexec.report, rich) is imported once counting
@@ -62,9 +62,20 @@ class DocumentFormat(str, enum.Enum):
     json = "json"
 
 
-Key = enum.Enum("Key", {key: key for key in KEYS}, type=str)
-Mode = enum.Enum("Mode", {mode: mode for mode in MODES}, type=str)
-Sort = enum.Enum("Sort", {sort: sort for sort in ("rate", "total", "path")}, type=str)
+class Key(str, enum.Enum):  # counter.KEYS, as Typer choices
+    resolved = "resolved"
+    invoked = "invoked"
+
+
+class Mode(str, enum.Enum):  # counter.MODES, as Typer choices
+    exec = "exec"
+    attempts = "attempts"
+
+
+class Sort(str, enum.Enum):
+    rate = "rate"
+    total = "total"
+    path = "path"
 
 
 def parse_uid(value: str) -> int:
@@ -219,7 +230,8 @@ class Output:
 
     def __init__(self, path: str | None) -> None:
         self.path = path
-        self.stream: BinaryIO = io.BytesIO() if path else sys.stdout.buffer
+        self._kept = io.BytesIO()  # what goes to the file, when there is one
+        self.stream: BinaryIO = self._kept if path else sys.stdout.buffer
         self._console = None
 
     def write(self, data: bytes) -> None:
@@ -244,7 +256,7 @@ class Output:
         if self.path:
             from .snapshot import write_atomically
 
-            write_atomically(self.path, self.stream.getvalue())
+            write_atomically(self.path, self._kept.getvalue())
 
 
 def render(report: Report, output_format: OutputFormat, out: Output, top: int | None,
@@ -365,7 +377,7 @@ def run(
             stopped = stop.wait(seconds_until(end, next_interval, tick=tick))
             current = Report.of(counter)
             now = time.monotonic()
-            if next_interval is not None and (now >= next_interval or stopped or (end and now >= end)):
+            if interval and next_interval is not None and (now >= next_interval or stopped or (end and now >= end)):
                 status.clear()
                 intervals.append(current.since(previous))
                 render_interval(len(intervals), intervals[-1], output_format, out, top)
@@ -405,6 +417,7 @@ def top(
 
     counter = make_counter(key, mode, by, uid, cgroup, comm, path_prefix, exclude_self, max_entries, debug, verbose)
     with stop_requests() as stop, counter:
+        say("watching executions (q or Ctrl-C quits)")
         run_top(counter, TopView(counter, sort.value, rows), interval, once, stop)
 
 
@@ -498,6 +511,7 @@ def trace_pipe() -> None:
     with stop_requests() as stop, open(path, "rb", buffering=0) as pipe:
         import select
 
+        say(f"reading {path} (Ctrl-C stops)")
         while not stop.is_set():
             if select.select([pipe], [], [], 0.2)[0]:
                 sys.stdout.buffer.write(pipe.read(65536))
@@ -513,7 +527,7 @@ def version() -> None:
 
 
 # Typer may bundle its own click: find click's base exception through Typer's.
-_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_ClickException: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
 def main(argv: list[str] | None = None) -> None:

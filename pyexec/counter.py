@@ -251,7 +251,7 @@ def _cgroup_filter(path: str | None) -> tuple[int, int]:
     names = CgroupNames()
     relative = names.relative(path)
     cgroup_id = names.id_of(relative) if relative is not None else None
-    if cgroup_id is None:
+    if relative is None or cgroup_id is None:
         raise ValueError(f"no such cgroup v2: {path!r}; name it as /proc/PID/cgroup does, e.g. /system.slice/cron.service")
     return cgroup_id, len([part for part in relative.split("/") if part])
 
@@ -273,7 +273,7 @@ class _Columns:
             "outcomes": column("outcome", "int", capacity),
         }
         self.snapshot = ffi.new("struct pyexec_snapshot *", {"capacity": capacity, **self._buffers})
-        self._last_raw, self._last_paths = b"", []
+        self._last_raw, self._last_paths = b"", list[str]()
 
     def counts(self) -> list[int]:
         return ffi.unpack(self._buffers["counts"], self.snapshot.found)

@@ -58,7 +58,7 @@ def rows_from_records(
         if "parent" in by:
             row["parent"] = record.parent
         if cgroups is not None:
-            path = cgroups.path(record.cgroup)
+            path = cgroups.path(record.cgroup or 0)
             row["cgroup"] = path if path is not None else str(record.cgroup)
             row["container"] = container(path)
         row["count"] = record.count

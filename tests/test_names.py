@@ -31,3 +31,11 @@ def test_container_names(cgroup_path, expected) -> None:
 def test_user_names() -> None:
     assert user_name(0) == "root"
     assert user_name(2**31 - 7) is None
+
+
+def test_the_cli_offers_the_library_choices() -> None:
+    from pyexec.cli import Key, Mode
+    from pyexec.counter import KEYS, MODES
+
+    assert tuple(key.value for key in Key) == KEYS
+    assert tuple(mode.value for mode in Mode) == MODES

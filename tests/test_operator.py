@@ -10,7 +10,6 @@ import select
 import signal
 import struct
 import subprocess
-import sys
 import termios
 import time
 from pathlib import Path
@@ -79,8 +78,9 @@ def test_top_in_a_terminal_shows_the_exact_count_and_q_quits_cleanly(true_binary
 
 @bpf
 def test_top_once_in_a_pipe_prints_one_plain_frame(true_binary: Path) -> None:
-    process = subprocess.Popen([*PYEXEC, "top", "--once", "--interval", "1.5"], stdout=subprocess.PIPE)
-    time.sleep(0.8)  # attached by then; the frame comes at 1.5 s
+    process = subprocess.Popen([*PYEXEC, "top", "--once", "--interval", "2"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    assert b"watching executions" in process.stderr.readline()  # attached: the frame comes 2 s later
     posix_spawn_many(true_binary, 3)
     stdout, _ = process.communicate(timeout=30)
     assert process.returncode == 0
@@ -186,9 +186,9 @@ def test_doctor_without_capabilities_names_them_and_exits_77() -> None:
 
 @bpf
 def test_debug_prints_each_key_to_the_trace_pipe(true_binary: Path) -> None:
-    reader = subprocess.Popen([*PYEXEC, "trace-pipe"], stdout=subprocess.PIPE)
+    reader = subprocess.Popen([*PYEXEC, "trace-pipe"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        time.sleep(1)
+        assert b"reading" in reader.stderr.readline()  # the pipe is open: what comes next is ours
         run_around(lambda: posix_spawn_many(true_binary, 2), "--duration", "1", "--debug")
         line = read_until(reader.stdout.fileno(), re.compile(b"pyexec: counted " + re.escape(os.fsencode(true_binary))))
         assert line.count(b"pyexec: counted " + os.fsencode(true_binary)) >= 1

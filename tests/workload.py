@@ -54,7 +54,10 @@ def exec_in_child(exec_call) -> int:
 
 def exe_of_exec(exec_call, stdin: int | None = None, timeout: float = 10.0) -> str:
     """Forks a child that calls exec_call() to exec a program that waits; returns
-    what /proc/PID/exe shows once the exec is done, then kills the child."""
+    what /proc/PID/exe shows once the exec is done, then kills the child.
+
+    /proc/PID/exe changes in the middle of exec, before sched_process_exec fires:
+    done is when the new program sleeps (state S), back from exec in user space."""
     before = os.readlink("/proc/self/exe")
     pid = os.fork()
     if pid == 0:
@@ -67,8 +70,13 @@ def exe_of_exec(exec_call, stdin: int | None = None, timeout: float = 10.0) -> s
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            exe = os.readlink(f"/proc/{pid}/exe")
-            if exe != before:
+            try:
+                exe = os.readlink(f"/proc/{pid}/exe")
+                with open(f"/proc/{pid}/stat", "rb") as stat:
+                    state = stat.read().rsplit(b")", 1)[1].split()[0]
+            except FileNotFoundError:  # mid-exec from another thread, the leader has no mm
+                continue
+            if exe != before and state == b"S":
                 return exe
             time.sleep(0.005)
         raise AssertionError(f"child {pid} did not exec within {timeout} s")
