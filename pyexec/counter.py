@@ -246,9 +246,9 @@ def _cgroup_filter(path: str | None) -> tuple[int, int]:
     """(id, depth) of a cgroup v2 path, as /proc/PID/cgroup writes it or under its mount."""
     if path is None:
         return 0, 0
-    from .names import CgroupNames  # re and pwd, imported only when needed
+    from .names import cgroup_names  # re and pwd, imported only when needed
 
-    names = CgroupNames()
+    names = cgroup_names()
     relative = names.relative(path)
     cgroup_id = names.id_of(relative) if relative is not None else None
     if relative is None or cgroup_id is None:

@@ -66,6 +66,12 @@ class CgroupNames:
             yield inode, "/" + os.path.relpath(directory, root).removeprefix(".")
 
 
+@lru_cache(maxsize=1)
+def cgroup_names() -> CgroupNames:
+    """One map for the process: every refresh of top or run reuses what it walked."""
+    return CgroupNames()
+
+
 # What container managers name their cgroups, most specific first.
 _CONTAINERS = [
     (re.compile(r"docker-([0-9a-f]{64})\.scope$|/docker/([0-9a-f]{64})$"), "docker"),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .counter import ExecCounter, ExecRecord, ExecStats
-from .names import CgroupNames, container, user_name
+from .names import cgroup_names, container, user_name
 
 if TYPE_CHECKING:  # rich costs 40 ms to import: only done when a table is drawn
     from rich.table import Table
@@ -38,7 +38,7 @@ def rows_from_records(
 ) -> list[dict[str, Any]]:
     """One row per combination of the fields of `by` (with names resolved) and its
     count; in attempts mode, the count of each outcome too."""
-    cgroups = CgroupNames() if "cgroup" in by else None
+    cgroups = cgroup_names() if "cgroup" in by else None
     rows: dict[tuple, dict[str, Any]] = {}
     for record in records:
         fields = tuple(getattr(record, name) for name in by)

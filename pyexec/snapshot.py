@@ -76,8 +76,9 @@ def load(path: str) -> tuple[Report, dict[str, Any]]:
             key=document["key"],
             started_at=float(document["started_at"]),
         )
-        for row in report.rows:
-            report.identity(row), int(row["count"])
+        for row in report.rows:  # every row has its fields and a count
+            report.identity(row)
+            int(row["count"])
     except (KeyError, TypeError, ValueError) as error:
         raise SnapshotError(f"{path} is a damaged pyexec snapshot ({error!r} is missing or wrong)") from None
     metadata = {name: document.get(name) for name in ("host", "kernel", "start", "end")}
