@@ -1,11 +1,10 @@
 """The pyexec command line."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Typer would have to evaluate
+# every parameter's annotation from its string at each start-up (about 10 ms).
 import contextlib
 import enum
 import io
-import json
 import logging
 import os
 import pwd
@@ -24,7 +23,7 @@ from . import __version__
 from .counter import BREAKDOWNS, DEFAULT_MAX_ENTRIES, ExecCounter, libbpf_version
 from .errors import BpfPermissionError, PyexecError, UnsupportedKernelError
 
-# What only the output needs (pyexec.report, rich) is imported once counting
+# What only the output needs (pyexec.report, rich, json) is imported once counting
 # has begun: start-up, from launch to attached, is what a user waits through.
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -211,7 +210,7 @@ class StatusLine:
     def __init__(self) -> None:
         self.shown = sys.stderr.isatty()
 
-    def show(self, report: Report) -> None:
+    def show(self, report: "Report") -> None:
         if self.shown:
             sys.stderr.write(
                 f"\r\x1b[K{report.duration_s:.0f} s · {report.total} executions · "
@@ -259,8 +258,8 @@ class Output:
             write_atomically(self.path, self._kept.getvalue())
 
 
-def render(report: Report, output_format: OutputFormat, out: Output, top: int | None,
-           intervals: list[Report]) -> None:
+def render(report: "Report", output_format: OutputFormat, out: Output, top: int | None,
+           intervals: "list[Report]") -> None:
     """The final result, with the intervals for the formats that carry them whole."""
     from .report import timestamp, to_json
 
@@ -292,7 +291,7 @@ def render(report: Report, output_format: OutputFormat, out: Output, top: int | 
         console.print(report.summary())
 
 
-def render_interval(index: int, interval: Report, output_format: OutputFormat, out: Output,
+def render_interval(index: int, interval: "Report", output_format: OutputFormat, out: Output,
                     top: int | None) -> None:
     """One interval, for the formats that stream them."""
     from .report import timestamp, to_json
@@ -358,7 +357,6 @@ def run(
         raise typer.BadParameter("--count needs --interval", param_hint="'--count'")
     counter = make_counter(key, mode, by, uid, cgroup, comm, path_prefix, exclude_self, max_entries, debug, verbose)
     out, status = Output(output), StatusLine()
-    intervals: list[Report] = []
     with stop_requests() as stop, counter:
         clock = time.monotonic()
         if duration is not None:
@@ -369,6 +367,7 @@ def run(
             say("counting executions until Ctrl-C or SIGTERM")
         from .report import Report
 
+        intervals: list[Report] = []
         previous = Report.empty(counter)
         end = clock + duration if duration is not None else None
         tick = min(1.0, interval or 1.0) if status.shown else interval
@@ -457,6 +456,8 @@ def maps(
 
     found = list_maps()
     if output_format is DocumentFormat.json:
+        import json
+
         print(json.dumps([{**vars(info), "fill": info.fill} for info in found]))
         return
     if not found:
@@ -487,6 +488,8 @@ def doctor(
     results = checks()
     code = exit_code(results)
     if output_format is DocumentFormat.json:
+        import json
+
         print(json.dumps({"ok": code == 0, "exit_code": code, "checks": [vars(check) for check in results]}))
     else:
         from rich.table import Table
