@@ -174,18 +174,21 @@ def test_without_kernel_btf_start_raises_unsupported_kernel(monkeypatch) -> None
     assert isinstance(error.value, OSError)
 
 
+def exec_count_map_ids() -> set[int]:
+    listing = subprocess.run(["bpftool", "map", "show", "--json"], capture_output=True, text=True, check=True)
+    return {found["id"] for found in json.loads(listing.stdout) if found.get("name") == "exec_count"}
+
+
 def test_bpftool_shows_the_map_with_paths_as_strings(true_binary: Path) -> None:
+    others = exec_count_map_ids()  # of other counters on this host, which count our execs too
     with ExecCounter() as counter:
+        (ours,) = exec_count_map_ids() - others
         posix_spawn_many(true_binary, 2)
         dump = subprocess.run(
-            ["bpftool", "map", "dump", "name", "exec_count"],
+            ["bpftool", "map", "dump", "id", str(ours)],
             capture_output=True, text=True, check=True,
         )
         counts = counter.snapshot()
-    # With BTF, bpftool prints the keys as their struct: {"path": "..."}. When
-    # another exec_count exists (one being freed, say), it lists maps with elements.
-    listing = json.loads(dump.stdout)
-    if listing and "elements" in listing[0]:
-        listing = [entry for found in listing for entry in found["elements"]]
-    entries = {entry["key"]["path"]: entry["value"] for entry in listing}
+    # With BTF, bpftool prints the keys as their struct: {"path": "..."}.
+    entries = {entry["key"]["path"]: entry["value"] for entry in json.loads(dump.stdout)}
     assert entries[str(true_binary)] == counts[str(true_binary)] == 2
