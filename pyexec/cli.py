@@ -213,8 +213,8 @@ class StatusLine:
     def show(self, report: "Report") -> None:
         if self.shown:
             sys.stderr.write(
-                f"\r\x1b[K{report.duration_s:.0f} s · {report.total} executions · "
-                f"{len(report.rows)} binaries · dropped {report.stats.dropped}"
+                f"\r\x1b[K{report.duration_s:.0f} s · {report.total_text()} · "
+                f"{report.rows_text()} · dropped {report.stats.dropped}"
             )
             sys.stderr.flush()
 

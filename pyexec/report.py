@@ -194,18 +194,33 @@ class Report:
             table.add_row(*(Text(printable(cell_text(row[name]) or "-")) for name in columns))
         return table
 
+    def total_text(self) -> str:
+        """'15 executions', or in attempts mode '1 exec call'."""
+        if self.mode == "attempts":
+            return quantity(self.total, "exec call", "exec calls")
+        return quantity(self.total, "execution", "executions")
+
+    def rows_text(self) -> str:
+        """'3 binaries' when counting by path alone, else '3 keys'."""
+        if self.by == ("path",):
+            return quantity(len(self.rows), "binary", "binaries")
+        return quantity(len(self.rows), "key", "keys")
+
     def summary(self) -> Text:
         """The footer: totals, and what was lost, in red when anything was."""
         from rich.text import Text
 
-        what = "binaries" if self.by == ("path",) else "keys"
-        counted = "exec calls" if self.mode == "attempts" else "executions"
-        text = Text(f"{self.total} {counted} of {len(self.rows)} {what} in {self.duration_s:.1f} s")
+        text = Text(f"{self.total_text()} of {self.rows_text()} in {self.duration_s:.1f} s")
         for name in ("dropped", "truncated", "errors"):
             value = getattr(self.stats, name)
             text.append(" · ")
             text.append(f"{name} {value}", style="bold red" if value else "")
         return text
+
+
+def quantity(number: int, one: str, many: str) -> str:
+    """'1 binary', '2 binaries'."""
+    return f"{number} {one if number == 1 else many}"
 
 
 def timestamp(seconds: float) -> str:

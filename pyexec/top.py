@@ -67,7 +67,7 @@ class TopView:
         header = Text("pyexec top", style="bold")
         header.append(f" — {self.watched}\n")
         header.append(
-            f"{current.total} executions of {len(current.rows)} keys in {current.duration_s:.0f} s"
+            f"{current.total_text()} of {current.rows_text()} in {current.duration_s:.0f} s"
             f" · {rate:.1f}/s now"
         )
         for name in ("dropped", "truncated", "errors"):

@@ -54,3 +54,8 @@ def test_summary_names_every_kind_of_loss() -> None:
     assert REPORT.summary().plain == (
         "15 executions of 3 binaries in 1.2 s · dropped 1 · truncated 2 · errors 0"
     )
+
+
+def test_summary_says_one_in_the_singular() -> None:
+    one = Report(rows=[{"path": "/usr/bin/ls", "count": 1}], stats=ExecStats(0, 0, 0), duration_s=2.0)
+    assert one.summary().plain.startswith("1 execution of 1 binary in 2.0 s ·")
