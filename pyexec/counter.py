@@ -14,6 +14,10 @@ from .errors import KERNEL_FIX, PyexecError, UnsupportedKernelError, check
 
 DEFAULT_MAX_ENTRIES: int = lib.EXEC_COUNT_DEFAULT_ENTRIES
 KERNEL_BTF = "/sys/kernel/btf/vmlinux"
+# Memory one entry of max_entries takes, whether used or not: the kernel's
+# preallocated element (key, value, bookkeeping and bucket), then a row of the
+# buffers a read is decoded from (path and count).
+ENTRY_BYTES = ffi.sizeof("struct exec_key") + 8 + 64 + lib.EXEC_PATH_SIZE + 8
 
 #: What a path is: the file the kernel executed (as /proc/PID/exe names it), or
 #: the file name exactly as the caller passed it to exec.
@@ -107,6 +111,7 @@ class ExecCounter:
     ) -> None:
         if not 1 <= max_entries <= 2**31 - 1:
             raise ValueError(f"max_entries must be between 1 and {2**31 - 1}, not {max_entries}")
+        _check_memory_for(max_entries)
         if key not in KEYS:
             raise ValueError(f"key must be one of {', '.join(KEYS)}, not {key!r}")
         if mode not in MODES:
@@ -222,7 +227,11 @@ class ExecCounter:
         counter = self._started()
         if self._columns is None:
             wanted = self.by + (("outcome",) if self.mode == "attempts" else ())
-            self._columns = _Columns(self.max_entries, wanted)
+            try:
+                self._columns = _Columns(self.max_entries, wanted)
+            except MemoryError:
+                raise PyexecError(f"no memory for the buffers to read {self.max_entries} entries: "
+                                  "choose a smaller max_entries") from None
         check(lib.pyexec_counter_snapshot(counter, self._columns.snapshot), "read the exec_count map")
         return self._columns
 
@@ -231,6 +240,20 @@ class ExecCounter:
         stats = ffi.new("struct exec_stats *")
         check(lib.pyexec_counter_stats(self._started(), stats), "read the exec_stats map")
         return ExecStats(dropped=stats.dropped, truncated=stats.truncated, errors=stats.errors)
+
+
+def _check_memory_for(max_entries: int) -> None:
+    """Refuses a map so large that the kernel would lock most of the memory up front."""
+    if max_entries <= DEFAULT_MAX_ENTRIES:
+        return
+    needed = max_entries * ENTRY_BYTES
+    with open("/proc/meminfo") as meminfo:
+        available = next((int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:")), None)
+    if available is not None and needed > available // 2:
+        raise ValueError(
+            f"max_entries={max_entries} needs about {needed / 2**30:.1f} GiB (the kernel's map is allocated "
+            f"whole, and the buffers to read it), over half of the {available / 2**30:.1f} GiB available: choose fewer"
+        )
 
 
 def _bytes_filter(what: str, value: str | None, longest: int) -> bytes:

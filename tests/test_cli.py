@@ -129,6 +129,14 @@ def test_a_bad_format_is_a_one_line_usage_error() -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_a_map_too_big_for_the_memory_is_a_one_line_usage_error() -> None:
+    result = subprocess.run([*PYEXEC, "run", "--max-entries", str(2**31 - 1)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "GiB" in result.stderr and "choose fewer" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_an_unknown_option_is_a_usage_error() -> None:
     result = subprocess.run([*PYEXEC, "run", "--bogus"], capture_output=True, text=True)
     assert result.returncode == 2

@@ -152,6 +152,9 @@ def test_max_entries_is_applied_and_validated() -> None:
     assert ExecCounter().max_entries == DEFAULT_MAX_ENTRIES
     with pytest.raises(ValueError, match="max_entries"):
         ExecCounter(max_entries=0)
+    # About 1.3 TiB for the kernel's map and the read buffers: refused before any load.
+    with pytest.raises(ValueError, match=r"max_entries=2147483647 needs about .* GiB"):
+        ExecCounter(max_entries=2**31 - 1)
 
 
 def test_close_is_safe_twice_and_reads_after_it_fail(true_binary: Path) -> None:
@@ -189,3 +192,13 @@ def test_bpftool_shows_the_map_with_paths_as_strings(true_binary: Path) -> None:
     # With BTF, bpftool prints the keys as their struct: {"path": "..."}.
     entries = {entry["key"]["path"]: entry["value"] for entry in json.loads(dump.stdout)}
     assert entries[str(true_binary)] == counts[str(true_binary)] == 2
+
+
+def test_no_memory_for_the_read_buffers_is_a_clear_error(monkeypatch) -> None:
+    def no_memory(*args) -> None:
+        raise MemoryError
+
+    with ExecCounter() as counter:
+        monkeypatch.setattr("pyexec.counter._Columns", no_memory)
+        with pytest.raises(PyexecError, match="no memory for the buffers to read 16384 entries"):
+            counter.snapshot()
