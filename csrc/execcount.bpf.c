@@ -234,15 +234,19 @@ static __always_inline void fill_and_count(struct exec_key *key, struct task_str
 		bpf_printk("pyexec: counted %s (outcome %d)", key->path, key->outcome);
 }
 
-/* Copies the file name as given to exec. Returns false if it had to be cut. */
-static __always_inline bool read_invoked_name(const char *filename, char *out, long *len)
+/* Copies a file name as given to exec, from kernel memory or, for a call's
+ * own argument, user memory. Returns false if it had to be cut. */
+static __always_inline bool read_name(const char *filename, bool user, char *out, long *len)
 {
+	const char *past = filename + EXEC_PATH_SIZE - 1;
 	char last;
 
-	*len = bpf_probe_read_kernel_str(out, EXEC_PATH_SIZE, filename);
+	*len = user ? bpf_probe_read_user_str(out, EXEC_PATH_SIZE, filename)
+		    : bpf_probe_read_kernel_str(out, EXEC_PATH_SIZE, filename);
 	/* A full buffer is only a truncation if the name goes on past it. */
 	return *len != EXEC_PATH_SIZE ||
-	       (!bpf_probe_read_kernel(&last, 1, filename + EXEC_PATH_SIZE - 1) && !last);
+	       (!(user ? bpf_probe_read_user(&last, 1, past) : bpf_probe_read_kernel(&last, 1, past)) &&
+		!last);
 }
 
 /* The filters that need no path, for the current task. */
@@ -287,7 +291,7 @@ int BPF_PROG(count_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 			/* bprm->file is what /proc/PID/exe names: for a #! script, its interpreter. */
 			complete = resolve_path(bprm->file, key.path);
 		} else {
-			complete = read_invoked_name(bprm->filename, key.path, &len);
+			complete = read_name(bprm->filename, false, key.path, &len);
 			if (len <= 0) {
 				count_loss(errors);
 				return 0;
@@ -321,8 +325,7 @@ static __always_inline int count_failed_exec_call(long ret)
 	const char *filename = name ? (const char *)*name : NULL;
 	struct exec_key key;
 	bool complete;
-	char last;
-	long len;
+	long len = -1;
 
 	bpf_map_delete_elem(&exec_calls, &tid);
 	if (ret >= 0 || !wanted(task)) /* a successful exec counts at sched_process_exec */
@@ -330,13 +333,11 @@ static __always_inline int count_failed_exec_call(long ret)
 	__builtin_memset(&key, 0, sizeof(key));
 	key.outcome = -ret;
 	if ((key_fields & EXEC_BY_PATH) || filter_prefix_len) {
-		len = filename ? bpf_probe_read_user_str(key.path, sizeof(key.path), filename) : -1;
+		complete = filename && read_name(filename, true, key.path, &len);
 		if (len <= 0) {
 			count_loss(errors);
 			return 0;
 		}
-		complete = len != sizeof(key.path) ||
-			   (!bpf_probe_read_user(&last, 1, filename + sizeof(key.path) - 1) && !last);
 		if (!keep_path(&key, complete))
 			return 0;
 	}
