@@ -267,8 +267,7 @@ def render(report: "Report", output_format: OutputFormat, out: Output, top: int 
         document = report.document(top)
         if intervals:
             document["intervals"] = [
-                {"interval": {"index": index, **interval.span()}, **interval.document(top)}
-                for index, interval in enumerate(intervals, start=1)
+                interval.interval_document(index, top) for index, interval in enumerate(intervals, start=1)
             ]
         out.write((to_json(document) + "\n").encode())
     elif output_format is OutputFormat.ndjson:
@@ -297,8 +296,7 @@ def render_interval(index: int, interval: "Report", output_format: OutputFormat,
     from .report import timestamp, to_json
 
     if output_format is OutputFormat.ndjson:
-        document = {"interval": {"index": index, **interval.span()}, **interval.document(top)}
-        out.write((to_json(document) + "\n").encode())
+        out.write((to_json(interval.interval_document(index, top)) + "\n").encode())
     elif output_format is OutputFormat.table:
         console = out.console()
         console.print(f"── interval {index} · {timestamp(interval.started_at)} – {timestamp(interval.ended_at)}")

@@ -156,6 +156,10 @@ class Report:
     def span(self) -> dict[str, str]:
         return {"start": timestamp(self.started_at), "end": timestamp(self.ended_at)}
 
+    def interval_document(self, index: int, top: int | None = None) -> dict[str, Any]:
+        """The JSON document of a run's index-th interval, numbered from 1."""
+        return {"interval": {"index": index, **self.span()}, **self.document(top)}
+
     def ranked(self, top: int | None = None) -> list[dict[str, Any]]:
         """Most executed first; ties in the order of their fields."""
         rows = sorted(
@@ -211,6 +215,14 @@ class Report:
         from rich.text import Text
 
         text = Text(f"{self.total_text()} of {self.rows_text()} in {self.duration_s:.1f} s")
+        text.append_text(self.losses())
+        return text
+
+    def losses(self) -> Text:
+        """' · dropped 0 · truncated 0 · errors 0', each in red when it is not 0."""
+        from rich.text import Text
+
+        text = Text()
         for name in ("dropped", "truncated", "errors"):
             value = getattr(self.stats, name)
             text.append(" · ")

@@ -70,10 +70,7 @@ class TopView:
             f"{current.total_text()} of {current.rows_text()} in {current.duration_s:.0f} s"
             f" · {rate:.1f}/s now"
         )
-        for name in ("dropped", "truncated", "errors"):
-            value = getattr(current.stats, name)
-            header.append(" · ")
-            header.append(f"{name} {value}", style="bold red" if value else "")
+        header.append_text(current.losses())
         return header
 
     def _table(self, current: Report, entries: list[tuple[dict[str, Any], int, float]], total: int) -> Table:
