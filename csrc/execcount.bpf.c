@@ -20,6 +20,9 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile bool resolve_paths = true; /* the file executed, not the name given */
 const volatile __u32 key_fields = EXEC_BY_PATH; /* enum exec_by: the fields filled in */
 const volatile bool debug = false; /* bpf_printk every key counted (pyexec trace-pipe) */
+/* Linux 6.17+ lets a program load through a char pointer held in a BTF-typed
+ * struct: bprm->filename is then read with plain loads, not a helper call. */
+const volatile bool names_by_loads = false;
 
 /* Filters: an execution is counted only if it passes every one that is set. */
 const volatile __u32 excluded_tgid = 0;   /* not this process, nor its children */
@@ -234,19 +237,53 @@ static __always_inline void fill_and_count(struct exec_key *key, struct task_str
 		bpf_printk("pyexec: counted %s (outcome %d)", key->path, key->outcome);
 }
 
+/* Copies a kernel string a word at a time with plain loads (names_by_loads).
+ * Sets *complete as read_name does. Returns false when it cannot tell where
+ * the string ends: its NUL is the first byte of a word, which is also what a
+ * load that faults looks like, since it reads 0. */
+static __always_inline bool load_name(const char *name, char *out, bool *complete)
+{
+	__u64 word, nuls;
+
+	for (int i = 0; i < EXEC_PATH_SIZE / 8; i++) {
+		word = *(const __u64 *)(name + i * 8);
+		/* The lowest bit set is the top bit of the first NUL byte; bytes
+		 * above it may be marked falsely, which does not matter. */
+		nuls = (word - 0x0101010101010101ULL) & ~word & 0x8080808080808080ULL;
+		if (nuls & 0x80)
+			return false;
+		if (nuls) { /* keep the bytes below the NUL: the rest may be anything */
+			((__u64 *)out)[i] = word & (((nuls & -nuls) >> 7) - 1);
+			*complete = true;
+			return true;
+		}
+		((__u64 *)out)[i] = word;
+	}
+	out[EXEC_PATH_SIZE - 1] = '\0';
+	*complete = false;
+	return true;
+}
+
 /* Copies a file name as given to exec, from kernel memory or, for a call's
- * own argument, user memory. Returns false if it had to be cut. */
-static __always_inline bool read_name(const char *filename, bool user, char *out, long *len)
+ * own argument, user memory, and sets *complete to false if it had to be cut.
+ * Returns 0, or the helper's error if the name could not be read. */
+static __always_inline long read_name(const char *filename, bool user, char *out, bool *complete)
 {
 	const char *past = filename + EXEC_PATH_SIZE - 1;
 	char last;
+	long len;
 
-	*len = user ? bpf_probe_read_user_str(out, EXEC_PATH_SIZE, filename)
-		    : bpf_probe_read_kernel_str(out, EXEC_PATH_SIZE, filename);
+	if (!user && names_by_loads && load_name(filename, out, complete))
+		return 0;
+	len = user ? bpf_probe_read_user_str(out, EXEC_PATH_SIZE, filename)
+		   : bpf_probe_read_kernel_str(out, EXEC_PATH_SIZE, filename);
+	if (len < 0)
+		return len;
 	/* A full buffer is only a truncation if the name goes on past it. */
-	return *len != EXEC_PATH_SIZE ||
-	       (!(user ? bpf_probe_read_user(&last, 1, past) : bpf_probe_read_kernel(&last, 1, past)) &&
-		!last);
+	*complete = len != EXEC_PATH_SIZE ||
+		    (!(user ? bpf_probe_read_user(&last, 1, past) : bpf_probe_read_kernel(&last, 1, past)) &&
+		     !last);
+	return 0;
 }
 
 /* The filters that need no path, for the current task. */
@@ -281,7 +318,6 @@ int BPF_PROG(count_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 {
 	struct exec_key key; /* on the stack, which is hot in cache */
 	bool complete = true;
-	long len;
 
 	if (!wanted(task))
 		return 0;
@@ -291,8 +327,7 @@ int BPF_PROG(count_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 			/* bprm->file is what /proc/PID/exe names: for a #! script, its interpreter. */
 			complete = resolve_path(bprm->file, key.path);
 		} else {
-			complete = read_name(bprm->filename, false, key.path, &len);
-			if (len <= 0) {
+			if (read_name(bprm->filename, false, key.path, &complete)) {
 				count_loss(errors);
 				return 0;
 			}
@@ -325,7 +360,6 @@ static __always_inline int count_failed_exec_call(long ret)
 	const char *filename = name ? (const char *)*name : NULL;
 	struct exec_key key;
 	bool complete;
-	long len = -1;
 
 	bpf_map_delete_elem(&exec_calls, &tid);
 	if (ret >= 0 || !wanted(task)) /* a successful exec counts at sched_process_exec */
@@ -333,8 +367,7 @@ static __always_inline int count_failed_exec_call(long ret)
 	__builtin_memset(&key, 0, sizeof(key));
 	key.outcome = -ret;
 	if ((key_fields & EXEC_BY_PATH) || filter_prefix_len) {
-		complete = filename && read_name(filename, true, key.path, &len);
-		if (len <= 0) {
+		if (!filename || read_name(filename, true, key.path, &complete)) {
 			count_loss(errors);
 			return 0;
 		}

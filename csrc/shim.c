@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/utsname.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "execcount.skel.h"
@@ -57,6 +58,17 @@ const char *pyexec_libbpf_version(void)
 	return libbpf_version_string();
 }
 
+/* Whether the running kernel's release is major.minor or later. */
+static bool kernel_at_least(unsigned int major, unsigned int minor)
+{
+	unsigned int have_major, have_minor;
+	struct utsname uts;
+
+	if (uname(&uts) || sscanf(uts.release, "%u.%u", &have_major, &have_minor) != 2)
+		return false;
+	return have_major > major || (have_major == major && have_minor >= minor);
+}
+
 /* The .rodata settings, set between open and load. */
 static int configure(struct execcount_bpf *skel, const struct pyexec_config *config)
 {
@@ -68,6 +80,7 @@ static int configure(struct execcount_bpf *skel, const struct pyexec_config *con
 	settings->resolve_paths = config->resolve_paths;
 	settings->key_fields = config->key_fields;
 	settings->debug = config->debug;
+	settings->names_by_loads = kernel_at_least(6, 17);
 	/* The syscall tracepoints are loaded, and tracefs needed, only for attempts. */
 	bpf_program__set_autoload(skel->progs.enter_execve, config->count_attempts);
 	bpf_program__set_autoload(skel->progs.enter_execveat, config->count_attempts);
