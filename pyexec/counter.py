@@ -6,7 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from types import TracebackType
 
 from ._shim import ffi, lib
@@ -61,6 +61,10 @@ class ExecStats:
     dropped: int  # not counted: the map was full
     truncated: int  # counted under a path cut to 255 bytes
     errors: int  # not counted: the file name could not be read
+
+    def __sub__(self, earlier: ExecStats) -> ExecStats:
+        """What was lost between two readings."""
+        return ExecStats(*(now - then for now, then in zip(astuple(self), astuple(earlier))))
 
 
 @dataclass(frozen=True)

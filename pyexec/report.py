@@ -9,7 +9,7 @@ import io
 import json
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .counter import ExecCounter, ExecRecord, ExecStats
@@ -132,11 +132,10 @@ class Report:
                     if count != old["outcomes"].get(name, 0)
                 }
             rows.append(delta)
-        lost = {name: getattr(self.stats, name) - getattr(earlier.stats, name) for name in ("dropped", "truncated", "errors")}
         return replace(
             self,
             rows=rows,
-            stats=ExecStats(**lost),
+            stats=self.stats - earlier.stats,
             duration_s=self.ended_at - earlier.ended_at,
             started_at=earlier.ended_at,
         )
@@ -147,9 +146,7 @@ class Report:
             "counts": self.ranked(top),
             "total": self.total,
             "distinct": len(self.rows),
-            "dropped": self.stats.dropped,
-            "truncated": self.stats.truncated,
-            "errors": self.stats.errors,
+            **asdict(self.stats),
             "duration_s": round(self.duration_s, 3),
         }
 
@@ -223,8 +220,7 @@ class Report:
         from rich.text import Text
 
         text = Text()
-        for name in ("dropped", "truncated", "errors"):
-            value = getattr(self.stats, name)
+        for name, value in asdict(self.stats).items():
             text.append(" · ")
             text.append(f"{name} {value}", style="bold red" if value else "")
         return text

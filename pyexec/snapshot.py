@@ -6,7 +6,7 @@ import json
 import os
 import socket
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from .counter import ExecStats
@@ -45,7 +45,7 @@ def save(report: Report, path: str) -> None:
         "by": list(report.by),
         **report.span(),
         "started_at": report.started_at,
-        "stats": {name: getattr(report.stats, name) for name in ("dropped", "truncated", "errors")},
+        "stats": asdict(report.stats),
         **report.document(),
     }
     write_atomically(path, (to_json(document) + "\n").encode())

@@ -59,3 +59,7 @@ def test_summary_names_every_kind_of_loss() -> None:
 def test_summary_says_one_in_the_singular() -> None:
     one = Report(rows=[{"path": "/usr/bin/ls", "count": 1}], stats=ExecStats(0, 0, 0), duration_s=2.0)
     assert one.summary().plain.startswith("1 execution of 1 binary in 2.0 s ·")
+
+
+def test_stats_subtract_field_by_field() -> None:
+    assert ExecStats(dropped=5, truncated=3, errors=1) - ExecStats(2, 3, 0) == ExecStats(3, 0, 1)
