@@ -245,6 +245,8 @@ static __always_inline bool load_name(const char *name, char *out, bool *complet
 {
 	__u64 word, nuls;
 
+	if (__BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__) /* the first byte must be the lowest */
+		return false;
 	for (int i = 0; i < EXEC_PATH_SIZE / 8; i++) {
 		word = *(const __u64 *)(name + i * 8);
 		/* The lowest bit set is the top bit of the first NUL byte; bytes
