@@ -313,31 +313,39 @@ static __always_inline bool wanted(struct task_struct *task)
 	return true;
 }
 
+/* Puts the path in the key (if it or --path-prefix needs one): resolved from
+ * file, or else the name given to exec, in kernel or user memory. Then fills in
+ * the other fields and counts the key, unless a filter leaves it out. */
+static __always_inline void count_exec_key(struct exec_key *key, struct task_struct *task,
+					   struct file *file, const char *name, bool user)
+{
+	bool complete = true;
+
+	if ((key_fields & EXEC_BY_PATH) || filter_prefix_len) {
+		if (file) {
+			complete = resolve_path(file, key->path);
+		} else if (!name || read_name(name, user, key->path, &complete)) {
+			count_loss(errors);
+			return;
+		}
+		if (!keep_path(key, complete))
+			return;
+	}
+	fill_and_count(key, task);
+}
+
 /* sched_process_exec fires once per successful execve, execveat or fexecve,
  * after the point of no return, with the new program in place. */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(count_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
 	struct exec_key key; /* on the stack, which is hot in cache */
-	bool complete = true;
 
 	if (!wanted(task))
 		return 0;
 	__builtin_memset(&key, 0, sizeof(key));
-	if ((key_fields & EXEC_BY_PATH) || filter_prefix_len) {
-		if (resolve_paths) {
-			/* bprm->file is what /proc/PID/exe names: for a #! script, its interpreter. */
-			complete = resolve_path(bprm->file, key.path);
-		} else {
-			if (read_name(bprm->filename, false, key.path, &complete)) {
-				count_loss(errors);
-				return 0;
-			}
-		}
-		if (!keep_path(&key, complete))
-			return 0;
-	}
-	fill_and_count(&key, task);
+	/* bprm->file is what /proc/PID/exe names: for a #! script, its interpreter. */
+	count_exec_key(&key, task, resolve_paths ? bprm->file : NULL, bprm->filename, false);
 	return 0;
 }
 
@@ -361,22 +369,13 @@ static __always_inline int count_failed_exec_call(long ret)
 	__u64 *name = bpf_map_lookup_elem(&exec_calls, &tid);
 	const char *filename = name ? (const char *)*name : NULL;
 	struct exec_key key;
-	bool complete;
 
 	bpf_map_delete_elem(&exec_calls, &tid);
 	if (ret >= 0 || !wanted(task)) /* a successful exec counts at sched_process_exec */
 		return 0;
 	__builtin_memset(&key, 0, sizeof(key));
 	key.outcome = -ret;
-	if ((key_fields & EXEC_BY_PATH) || filter_prefix_len) {
-		if (!filename || read_name(filename, true, key.path, &complete)) {
-			count_loss(errors);
-			return 0;
-		}
-		if (!keep_path(&key, complete))
-			return 0;
-	}
-	fill_and_count(&key, task);
+	count_exec_key(&key, task, NULL, filename, true); /* a failed call has no file */
 	return 0;
 }
 
