@@ -20,9 +20,9 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile bool resolve_paths = true; /* the file executed, not the name given */
 const volatile __u32 key_fields = EXEC_BY_PATH; /* enum exec_by: the fields filled in */
 const volatile bool debug = false; /* bpf_printk every key counted (pyexec trace-pipe) */
-/* Linux 6.17+ lets a program load through a char pointer held in a BTF-typed
- * struct: bprm->filename is then read with plain loads, not a helper call. */
-const volatile bool names_by_loads = false;
+/* Which newer kernel features to use where the kernel has them; each has a
+ * fallback that counts the same (struct exec_features says which is which). */
+const volatile struct exec_features features = {};
 
 /* Filters: an execution is counted only if it passes every one that is set. */
 const volatile __u32 excluded_tgid = 0;   /* not this process, nor its children */
@@ -113,9 +113,19 @@ static __always_inline long count_key(const struct exec_key *key)
 	return 0;
 }
 
-static __always_inline struct mount *real_mount(struct vfsmount *vfsmnt)
+/* Moves the start of the path being built back by "/" and len bytes, and
+ * writes the '/'. Returns where the name's len bytes go, or -1 if they do
+ * not fit. */
+static __always_inline long make_room(struct path_buffer *buf, __u32 len)
 {
-	return bpf_core_cast((void *)vfsmnt - bpf_core_field_offset(struct mount, mnt), struct mount);
+	__u32 pos = buf->pos;
+
+	if (len + 1 > pos || pos > PATH_END)
+		return -1;
+	pos -= len + 1;
+	buf->bytes[pos & PATH_MASK] = '/';
+	buf->pos = pos;
+	return pos + 1;
 }
 
 /* Names this short are copied byte by byte with plain loads, which costs
@@ -126,26 +136,91 @@ static __always_inline struct mount *real_mount(struct vfsmount *vfsmnt)
 static __always_inline bool prepend_name(struct path_buffer *buf, struct dentry *dentry)
 {
 	const unsigned char *name = dentry->d_name.name;
-	__u32 len = dentry->d_name.len, pos = buf->pos;
+	__u32 len = dentry->d_name.len;
+	long at = make_room(buf, len);
 
-	if (len + 1 > pos || pos > PATH_END)
+	if (at < 0)
 		return false;
-	pos -= len;
 	/* Short names live in the dentry itself (d_shortname, since 6.14). */
 	if (bpf_core_field_exists(dentry->d_shortname) && len < SHORT_NAME &&
 	    name == (const unsigned char *)&dentry->d_shortname) {
 		for (int i = 0; i < SHORT_NAME; i++) {
 			if (i >= len)
 				break;
-			buf->bytes[(pos + i) & PATH_MASK] = dentry->d_shortname.string[i];
+			buf->bytes[(at + i) & PATH_MASK] = dentry->d_shortname.string[i];
 		}
 	} else {
-		bpf_probe_read_kernel(&buf->bytes[pos & PATH_MASK], len & PATH_MASK, name);
+		bpf_probe_read_kernel(&buf->bytes[at & PATH_MASK], len & PATH_MASK, name);
 	}
-	pos -= 1;
-	buf->bytes[pos & PATH_MASK] = '/';
-	buf->pos = pos;
 	return true;
+}
+
+static __always_inline struct mount *mount_of(struct vfsmount *vfsmnt)
+{
+	return (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+}
+
+/* The walk up from dentry, by plain loads inside an open-coded iterator
+ * (Linux 6.4): the verifier checks one pass, not every depth. Returns
+ * whether it reached the root. */
+static __always_inline bool walk_by_loads(struct path_buffer *buf, struct dentry *dentry,
+					  struct vfsmount *vfsmnt)
+{
+	struct mount *mnt = bpf_core_cast(mount_of(vfsmnt), struct mount), *mnt_parent;
+	struct dentry *parent;
+
+	bpf_repeat(PATH_MAX_DEPTH) {
+		parent = dentry->d_parent;
+		if (dentry == vfsmnt->mnt_root) {
+			mnt_parent = mnt->mnt_parent;
+			if (mnt_parent == mnt) /* the root of the mount tree */
+				return true;
+			dentry = mnt->mnt_mountpoint; /* go on in the mount above */
+			mnt = bpf_core_cast(mnt_parent, struct mount);
+			vfsmnt = &mnt->mnt;
+			continue;
+		}
+		if (!prepend_name(buf, dentry))
+			return false;
+		if (dentry == parent) /* a root of its own, such as a memfd's */
+			return true;
+		dentry = parent;
+	}
+	return false;
+}
+
+/* The same walk for kernels without iterators or bpf_rdonly_cast: each
+ * pointer read with bpf_probe_read_kernel, in a bounded loop that older
+ * verifiers check depth by depth (all values are scalars, so cheaply). */
+static __always_inline bool walk_by_reads(struct path_buffer *buf, struct dentry *dentry,
+					  struct vfsmount *vfsmnt)
+{
+	struct mount *mnt = mount_of(vfsmnt), *mnt_parent;
+	struct dentry *parent, *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct qstr name;
+	long at;
+
+	for (int depth = 0; depth < PATH_MAX_DEPTH; depth++) {
+		parent = BPF_CORE_READ(dentry, d_parent);
+		if (dentry == mnt_root) {
+			mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+			if (mnt_parent == mnt)
+				return true;
+			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = mnt_parent;
+			mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
+			continue;
+		}
+		bpf_core_read(&name, sizeof(name), &dentry->d_name);
+		at = make_room(buf, name.len);
+		if (at < 0)
+			return false;
+		bpf_probe_read_kernel(&buf->bytes[at & PATH_MASK], name.len & PATH_MASK, name.name);
+		if (dentry == parent)
+			return true;
+		dentry = parent;
+	}
+	return false;
 }
 
 /* Writes the path of file as /proc/PID/exe shows it from the host's root:
@@ -155,10 +230,9 @@ static __always_inline bool resolve_path(struct file *file, char *out)
 {
 	__u32 zero = 0;
 	struct path_buffer *buf = bpf_map_lookup_elem(&path_buffers, &zero);
-	struct dentry *dentry = file->f_path.dentry, *parent;
+	struct dentry *dentry = file->f_path.dentry;
 	struct vfsmount *vfsmnt = file->f_path.mnt;
-	struct mount *mnt = real_mount(vfsmnt), *mnt_parent;
-	bool complete = false;
+	bool complete;
 	const __u64 *from;
 
 	if (!buf)
@@ -171,28 +245,10 @@ static __always_inline bool resolve_path(struct file *file, char *out)
 		__builtin_memcpy(&buf->bytes[PATH_END - (sizeof(" (deleted)") - 1)], " (deleted)",
 				 sizeof(" (deleted)") - 1);
 	}
-	/* An open-coded iterator: the verifier checks one pass, not every depth. */
-	bpf_repeat(PATH_MAX_DEPTH) {
-		parent = dentry->d_parent;
-		if (dentry == vfsmnt->mnt_root) {
-			mnt_parent = mnt->mnt_parent;
-			if (mnt_parent == mnt) { /* the root of the mount tree */
-				complete = true;
-				break;
-			}
-			dentry = mnt->mnt_mountpoint; /* go on in the mount above */
-			mnt = bpf_core_cast(mnt_parent, struct mount);
-			vfsmnt = &mnt->mnt;
-			continue;
-		}
-		if (!prepend_name(buf, dentry))
-			break;
-		if (dentry == parent) { /* a root of its own, such as a memfd's */
-			complete = true;
-			break;
-		}
-		dentry = parent;
-	}
+	if (features.iterators && bpf_ksym_exists(bpf_iter_num_new))
+		complete = walk_by_loads(buf, dentry, vfsmnt);
+	else
+		complete = walk_by_reads(buf, dentry, vfsmnt);
 	if (buf->pos == PATH_END) /* the root itself */
 		buf->bytes[--buf->pos] = '/';
 	/* The path and its NUL at PATH_END, by words; out is zeroed already, and
@@ -206,12 +262,29 @@ static __always_inline bool resolve_path(struct file *file, char *out)
 	return complete;
 }
 
+/* Whether s starts with the first len bytes of prefix, or with all of it up
+ * to its NUL. A loop rather than bpf_strncmp (5.17): len is a .rodata
+ * constant, so the verifier follows at most len steps. */
+static __always_inline bool starts_with(const char *s, const volatile char *prefix, __u32 len,
+					__u32 size)
+{
+	for (__u32 i = 0; i < size; i++) {
+		if (i >= len)
+			break;
+		if (s[i] != prefix[i])
+			return false;
+		if (!prefix[i])
+			break;
+	}
+	return true;
+}
+
 /* Once the path is read: applies --path-prefix, counts a truncation, and
  * clears the path if it was read for the filter only. False: filtered out. */
 static __always_inline bool keep_path(struct exec_key *key, bool complete)
 {
 	if (filter_prefix_len &&
-	    bpf_strncmp(key->path, filter_prefix_len, (const char *)filter_prefix))
+	    !starts_with(key->path, filter_prefix, filter_prefix_len, EXEC_PATH_SIZE))
 		return false;
 	if (!complete)
 		count_loss(truncated);
@@ -220,15 +293,21 @@ static __always_inline bool keep_path(struct exec_key *key, bool complete)
 	return true;
 }
 
+/* A task's field: by a plain load where the task is BTF-typed (task_btf), else
+ * by bpf_probe_read_kernel, as for a task from bpf_get_current_task (5.10). */
+#define TASK_FIELD(task, task_btf, field) ((task_btf) ? (task)->field : BPF_CORE_READ(task, field))
+
 /* Fills in the fields other than the path and outcome, then counts the key. */
-static __always_inline void fill_and_count(struct exec_key *key, struct task_struct *task)
+static __always_inline void fill_and_count(struct exec_key *key, struct task_struct *task,
+					   bool task_btf)
 {
 	if (key_fields & EXEC_BY_UID)
 		key->uid = (__u32)bpf_get_current_uid_gid();
 	if (key_fields & EXEC_BY_COMM)
 		bpf_get_current_comm(key->comm, sizeof(key->comm));
 	if (key_fields & EXEC_BY_PARENT)
-		bpf_probe_read_kernel_str(key->parent, sizeof(key->parent), task->real_parent->comm);
+		bpf_probe_read_kernel_str(key->parent, sizeof(key->parent),
+					  TASK_FIELD(task, task_btf, real_parent)->comm);
 	if (key_fields & EXEC_BY_CGROUP)
 		key->cgroup = bpf_get_current_cgroup_id();
 	if (count_key(key))
@@ -237,7 +316,7 @@ static __always_inline void fill_and_count(struct exec_key *key, struct task_str
 		bpf_printk("pyexec: counted %s (outcome %d)", key->path, key->outcome);
 }
 
-/* Copies a kernel string a word at a time with plain loads (names_by_loads).
+/* Copies a kernel string a word at a time with plain loads (name_loads).
  * Sets *complete as read_name does. Returns false when it cannot tell where
  * the string ends: its NUL is the first byte of a word, which is also what a
  * load that faults looks like, since it reads 0. */
@@ -275,7 +354,7 @@ static __always_inline long read_name(const char *filename, bool user, char *out
 	char last;
 	long len;
 
-	if (!user && names_by_loads && load_name(filename, out, complete))
+	if (!user && features.name_loads && load_name(filename, out, complete))
 		return 0;
 	len = user ? bpf_probe_read_user_str(out, EXEC_PATH_SIZE, filename)
 		   : bpf_probe_read_kernel_str(out, EXEC_PATH_SIZE, filename);
@@ -289,14 +368,18 @@ static __always_inline long read_name(const char *filename, bool user, char *out
 }
 
 /* The filters that need no path, for the current task. */
-static __always_inline bool wanted(struct task_struct *task)
+static __always_inline bool wanted(struct task_struct *task, bool task_btf)
 {
 	char comm[EXEC_COMM_SIZE];
+	struct task_struct *parent;
 	__u32 uid;
 
-	if (excluded_tgid &&
-	    (task->tgid == excluded_tgid || task->real_parent->tgid == excluded_tgid))
-		return false;
+	if (excluded_tgid) {
+		parent = TASK_FIELD(task, task_btf, real_parent);
+		if ((task_btf ? task->tgid : bpf_get_current_pid_tgid() >> 32) == excluded_tgid ||
+		    TASK_FIELD(parent, task_btf, tgid) == excluded_tgid)
+			return false;
+	}
 	if (filter_uids) {
 		uid = (__u32)bpf_get_current_uid_gid();
 		if (!bpf_map_lookup_elem(&uid_filter, &uid))
@@ -307,7 +390,9 @@ static __always_inline bool wanted(struct task_struct *task)
 		return false;
 	if (filter_comm[0]) {
 		bpf_get_current_comm(comm, sizeof(comm));
-		if (bpf_strncmp(comm, sizeof(comm), (const char *)filter_comm))
+		/* Equal up to filter_comm's NUL: the same name (comm's bytes after
+		 * its NUL are left as they were by some kernels). */
+		if (!starts_with(comm, filter_comm, sizeof(comm), sizeof(comm)))
 			return false;
 	}
 	return true;
@@ -317,7 +402,8 @@ static __always_inline bool wanted(struct task_struct *task)
  * file, or else the name given to exec, in kernel or user memory. Then fills in
  * the other fields and counts the key, unless a filter leaves it out. */
 static __always_inline void count_exec_key(struct exec_key *key, struct task_struct *task,
-					   struct file *file, const char *name, bool user)
+					   bool task_btf, struct file *file, const char *name,
+					   bool user)
 {
 	bool complete = true;
 
@@ -331,7 +417,7 @@ static __always_inline void count_exec_key(struct exec_key *key, struct task_str
 		if (!keep_path(key, complete))
 			return;
 	}
-	fill_and_count(key, task);
+	fill_and_count(key, task, task_btf);
 }
 
 /* sched_process_exec fires once per successful execve, execveat or fexecve,
@@ -341,11 +427,11 @@ int BPF_PROG(count_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 {
 	struct exec_key key; /* on the stack, which is hot in cache */
 
-	if (!wanted(task))
+	if (!wanted(task, true))
 		return 0;
 	__builtin_memset(&key, 0, sizeof(key));
 	/* bprm->file is what /proc/PID/exe names: for a #! script, its interpreter. */
-	count_exec_key(&key, task, resolve_paths ? bprm->file : NULL, bprm->filename, false);
+	count_exec_key(&key, task, true, resolve_paths ? bprm->file : NULL, bprm->filename, false);
 	return 0;
 }
 
@@ -365,17 +451,19 @@ static __always_inline int remember_exec_call(const char *filename)
 static __always_inline int count_failed_exec_call(long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct task_struct *task = bpf_get_current_task_btf();
+	bool task_btf = features.task_btf;
+	struct task_struct *task = task_btf ? bpf_get_current_task_btf()
+					    : (struct task_struct *)bpf_get_current_task();
 	__u64 *name = bpf_map_lookup_elem(&exec_calls, &tid);
 	const char *filename = name ? (const char *)*name : NULL;
 	struct exec_key key;
 
 	bpf_map_delete_elem(&exec_calls, &tid);
-	if (ret >= 0 || !wanted(task)) /* a successful exec counts at sched_process_exec */
+	if (ret >= 0 || !wanted(task, task_btf)) /* a successful exec counts at sched_process_exec */
 		return 0;
 	__builtin_memset(&key, 0, sizeof(key));
 	key.outcome = -ret;
-	count_exec_key(&key, task, NULL, filename, true); /* a failed call has no file */
+	count_exec_key(&key, task, task_btf, NULL, filename, true); /* a failed call has no file */
 	return 0;
 }
 

@@ -27,6 +27,15 @@ struct exec_key {
 	int outcome;                   /* 0: executed; else the errno of a failed exec call */
 };
 
+/* Kernel features pyexec uses where the running kernel has them, each with
+ * a fallback that counts the same. Before load: which ones to use if present
+ * (in the BPF program's .rodata); after load: which ones it uses. */
+struct exec_features {
+	bool task_btf;   /* bpf_get_current_task_btf: failed exec calls read the task by plain loads */
+	bool iterators;  /* open-coded iterators, bpf_rdonly_cast: the resolved walk by plain loads */
+	bool name_loads; /* loads through a char * of a BTF-typed struct: invoked names by plain loads */
+};
+
 /* What the BPF program could not count exactly; one copy per CPU. */
 struct exec_stats {
 	unsigned long long dropped;   /* exec_count was full: the update failed */

@@ -7,11 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/utsname.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "shim.h" /* before the skeleton, whose .rodata holds struct exec_features */
 #include "execcount.skel.h"
-#include "shim.h"
 
 /* Defined by the cffi module (extern "Python+C"): hands a line to Python. */
 void pyexec_libbpf_log(int level, const char *message);
@@ -23,19 +22,21 @@ void pyexec_libbpf_log(int level, const char *message);
 struct pyexec_counter {
 	struct execcount_bpf *skel;
 	unsigned int max_entries;
+	struct exec_features features; /* those the loaded program uses */
 	bool per_key_reads; /* batch lookups unsupported here, or turned off */
 	struct exec_key chunk_keys[READ_CHUNK];
 	unsigned long long chunk_counts[READ_CHUNK];
 };
 
 static int log_level = LIBBPF_WARN;
+static bool log_quiet; /* while a load tries a feature the kernel may lack */
 
 static int forward_libbpf_log(enum libbpf_print_level level, const char *format, va_list args)
 {
 	char *message;
 	size_t len;
 
-	if ((int)level > log_level)
+	if ((int)level > log_level || log_quiet)
 		return 0;
 	if (vasprintf(&message, format, args) < 0)
 		return 0;
@@ -58,19 +59,31 @@ const char *pyexec_libbpf_version(void)
 	return libbpf_version_string();
 }
 
-/* Whether the running kernel's release is major.minor or later. */
-static bool kernel_at_least(unsigned int major, unsigned int minor)
+/* The features of wanted that the running kernel can have, as far as can be
+ * told before load: helpers are probed here; the iterator kfuncs are looked
+ * up by libbpf at load (bpf_ksym_exists), and name loads tried by loading. */
+static struct exec_features probe_features(struct exec_features wanted)
 {
-	unsigned int have_major, have_minor;
-	struct utsname uts;
+	wanted.task_btf = wanted.task_btf &&
+		libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_task_btf, NULL) == 1;
+	return wanted;
+}
 
-	if (uname(&uts) || sscanf(uts.release, "%u.%u", &have_major, &have_minor) != 2)
-		return false;
-	return have_major > major || (have_major == major && have_minor >= minor);
+/* Whether prog calls a kfunc: libbpf resolved bpf_ksym_exists(bpf_iter_num_new)
+ * to true, so the iterator walk is the one loaded. */
+static bool calls_kfuncs(const struct bpf_program *prog)
+{
+	const struct bpf_insn *insns = bpf_program__insns(prog);
+
+	for (size_t i = 0; i < bpf_program__insn_cnt(prog); i++)
+		if (insns[i].code == (BPF_JMP | BPF_CALL) && insns[i].src_reg == BPF_PSEUDO_KFUNC_CALL)
+			return true;
+	return false;
 }
 
 /* The .rodata settings, set between open and load. */
-static int configure(struct execcount_bpf *skel, const struct pyexec_config *config)
+static int configure(struct execcount_bpf *skel, const struct pyexec_config *config,
+		     struct exec_features features)
 {
 	struct execcount_bpf__rodata *settings = skel->rodata;
 	size_t prefix_len = strnlen(config->path_prefix, sizeof(config->path_prefix));
@@ -80,7 +93,7 @@ static int configure(struct execcount_bpf *skel, const struct pyexec_config *con
 	settings->resolve_paths = config->resolve_paths;
 	settings->key_fields = config->key_fields;
 	settings->debug = config->debug;
-	settings->names_by_loads = kernel_at_least(6, 17);
+	memcpy((void *)&settings->features, &features, sizeof(features));
 	/* The syscall tracepoints are loaded, and tracefs needed, only for attempts. */
 	bpf_program__set_autoload(skel->progs.enter_execve, config->count_attempts);
 	bpf_program__set_autoload(skel->progs.enter_execveat, config->count_attempts);
@@ -112,39 +125,61 @@ static int fill_uid_filter(struct execcount_bpf *skel, const struct pyexec_confi
 	return 0;
 }
 
+/* Opens, configures and loads the skeleton with these features. */
+static int load(const struct pyexec_config *config, struct exec_features features,
+		struct execcount_bpf **out)
+{
+	struct execcount_bpf *skel = execcount_bpf__open();
+	int err;
+
+	if (!skel)
+		return -errno;
+	err = configure(skel, config, features);
+	if (!err && config->max_entries)
+		err = bpf_map__set_max_entries(skel->maps.exec_count, config->max_entries);
+	if (!err)
+		err = execcount_bpf__load(skel);
+	if (!err)
+		err = fill_uid_filter(skel, config);
+	if (err) {
+		execcount_bpf__destroy(skel);
+		return err;
+	}
+	*out = skel;
+	return 0;
+}
+
 int pyexec_counter_load(const struct pyexec_config *config, struct pyexec_counter **out)
 {
+	struct exec_features features = probe_features(config->features);
 	struct pyexec_counter *counter;
-	int err;
+	int err = -EINVAL;
 
 	counter = calloc(1, sizeof(*counter));
 	if (!counter)
 		return -ENOMEM;
-	counter->skel = execcount_bpf__open();
-	if (!counter->skel) {
-		err = -errno;
-		goto fail;
+	/* Only --key invoked reads names by loads; whether the verifier allows
+	 * them (6.17) is known only by trying. */
+	features.name_loads = features.name_loads && !config->resolve_paths;
+	if (features.name_loads) {
+		log_quiet = true;
+		err = load(config, features, &counter->skel);
+		log_quiet = false;
+		features.name_loads = !err;
 	}
-	err = configure(counter->skel, config);
-	if (err)
-		goto fail;
-	if (config->max_entries) {
-		err = bpf_map__set_max_entries(counter->skel->maps.exec_count, config->max_entries);
-		if (err)
-			goto fail;
+	if (!counter->skel)
+		err = load(config, features, &counter->skel);
+	if (err) {
+		free(counter);
+		return err;
 	}
-	err = execcount_bpf__load(counter->skel);
-	if (err)
-		goto fail;
-	err = fill_uid_filter(counter->skel, config);
-	if (err)
-		goto fail;
+	features.iterators = features.iterators && config->resolve_paths &&
+			     calls_kfuncs(counter->skel->progs.count_exec);
+	features.task_btf = features.task_btf && config->count_attempts;
+	counter->features = features;
 	counter->max_entries = bpf_map__max_entries(counter->skel->maps.exec_count);
 	*out = counter;
 	return 0;
-fail:
-	pyexec_counter_destroy(counter);
-	return err;
 }
 
 int pyexec_counter_attach(struct pyexec_counter *counter)
@@ -163,6 +198,11 @@ void pyexec_counter_destroy(struct pyexec_counter *counter)
 unsigned int pyexec_counter_max_entries(const struct pyexec_counter *counter)
 {
 	return counter->max_entries;
+}
+
+void pyexec_counter_features(const struct pyexec_counter *counter, struct exec_features *out)
+{
+	*out = counter->features;
 }
 
 void pyexec_counter_use_per_key_reads(struct pyexec_counter *counter)

@@ -22,6 +22,7 @@ struct pyexec_config {
 	unsigned int cgroup_level;         /* ...which is this deep (root: 0) */
 	char comm[EXEC_COMM_SIZE];         /* only this command name */
 	char path_prefix[EXEC_PATH_SIZE];  /* only paths that start so */
+	struct exec_features features;     /* the kernel features to use where present */
 };
 
 /* Opens, configures and loads the BPF program; counting starts on attach. */
@@ -31,6 +32,8 @@ int pyexec_counter_attach(struct pyexec_counter *counter);
 void pyexec_counter_destroy(struct pyexec_counter *counter);
 
 unsigned int pyexec_counter_max_entries(const struct pyexec_counter *counter);
+/* The kernel features the loaded program uses (those its settings need). */
+void pyexec_counter_features(const struct pyexec_counter *counter, struct exec_features *out);
 
 /* A snapshot of exec_count as columns, allocated by the caller with room
  * for capacity entries. */

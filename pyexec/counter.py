@@ -10,7 +10,8 @@ from dataclasses import astuple, dataclass
 from types import TracebackType
 
 from ._shim import ffi, lib
-from .errors import KERNEL_FIX, PyexecError, UnsupportedKernelError, check
+from .errors import LOAD, PyexecError, UnsupportedKernelError, check
+from .kernel import FEATURES, MINIMUM_FIX
 
 DEFAULT_MAX_ENTRIES: int = lib.EXEC_COUNT_DEFAULT_ENTRIES
 KERNEL_BTF = "/sys/kernel/btf/vmlinux"
@@ -97,6 +98,9 @@ class ExecCounter:
     command name after exec), path_prefix (on the key), exclude_self (this
     process and its children; off by default, so a tool counts its own
     subprocesses). debug: bpf_printk each key counted to the kernel's trace pipe.
+    avoid: kernel features (pyexec.kernel.FEATURES) not to use even where the
+    kernel has them, to test or measure their fallbacks; features tells, once
+    started, which ones the loaded program uses.
     """
 
     def __init__(
@@ -112,6 +116,7 @@ class ExecCounter:
         path_prefix: str | None = None,
         exclude_self: bool = False,
         debug: bool = False,
+        avoid: Iterable[str] = (),
     ) -> None:
         if not 1 <= max_entries <= 2**31 - 1:
             raise ValueError(f"max_entries must be between 1 and {2**31 - 1}, not {max_entries}")
@@ -138,6 +143,9 @@ class ExecCounter:
         self._path_prefix = _bytes_filter("a path prefix", path_prefix, lib.EXEC_PATH_SIZE - 1)
         self.exclude_self = exclude_self
         self.debug = debug
+        self.avoid = frozenset(avoid)
+        if not self.avoid <= FEATURES.keys():
+            raise ValueError(f"avoid takes kernel features among {', '.join(FEATURES)}, not {sorted(self.avoid)!r}")
         self.started_at = 0.0  # wall clock (time.time()) when counting started
         self._counter = ffi.NULL
         self._columns: _Columns | None = None  # allocated on first read
@@ -147,7 +155,7 @@ class ExecCounter:
         if self._counter:
             raise PyexecError("this ExecCounter is already started")
         if not os.path.exists(KERNEL_BTF):
-            raise UnsupportedKernelError(2, f"{KERNEL_BTF} is missing: {KERNEL_FIX}")
+            raise UnsupportedKernelError(2, f"{KERNEL_BTF} is missing: {MINIMUM_FIX}")
         if self.mode == "attempts":
             from .system import ensure_tracefs  # ctypes, imported only when needed
 
@@ -169,10 +177,11 @@ class ExecCounter:
                 "cgroup_level": self._cgroup_level,
                 "comm": self._comm,
                 "path_prefix": self._path_prefix,
+                "features": {name: name not in self.avoid for name in FEATURES},
             },
         )
         handle = ffi.new("struct pyexec_counter **")
-        check(lib.pyexec_counter_load(config, handle), "load the BPF program")
+        check(lib.pyexec_counter_load(config, handle), LOAD)
         self._counter = handle[0]
         try:
             check(lib.pyexec_counter_attach(self._counter), "attach to sched_process_exec")
@@ -181,6 +190,14 @@ class ExecCounter:
             raise
         self.started_at = time.time()
         return self
+
+    @property
+    def features(self) -> dict[str, bool]:
+        """The kernel features (pyexec.kernel.FEATURES) the loaded program uses:
+        those its settings need that the kernel has; the others are False."""
+        features = ffi.new("struct exec_features *")
+        lib.pyexec_counter_features(self._started(), features)
+        return {name: bool(getattr(features, name)) for name in FEATURES}
 
     def close(self) -> None:
         """Detaches and unloads; the counts are gone. Safe to call twice."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 import errno
 import os
 
+from .kernel import MINIMUM_FIX
+
+LOAD = "load the BPF program"  # the action whose failure is the verifier's verdict
 ENOTSUPP = 524  # the kernel's own "operation not supported", not in errno
 
 
@@ -28,7 +31,8 @@ class UnsupportedKernelError(PyexecError, OSError):
 _UNSUPPORTED = {errno.ENOENT, errno.ESRCH, errno.EOPNOTSUPP, errno.ENOSYS, ENOTSUPP}
 
 CAPABILITIES_NEEDED = {"CAP_BPF": 39, "CAP_PERFMON": 38}
-KERNEL_FIX = "pyexec needs Linux 5.5 or newer built with CONFIG_DEBUG_INFO_BTF=y"
+# What the verifier answers when it rejects a program.
+_REJECTED = {errno.EINVAL, errno.EACCES, errno.E2BIG}
 
 
 def check(rc: int, action: str) -> None:
@@ -40,7 +44,11 @@ def check(rc: int, action: str) -> None:
     if code == errno.EPERM:
         raise BpfPermissionError(code, f"cannot {action}: {reason}: {permission_fix()}")
     if code in _UNSUPPORTED:
-        raise UnsupportedKernelError(code, f"cannot {action}: {reason}: {KERNEL_FIX}")
+        raise UnsupportedKernelError(code, f"cannot {action}: {reason}: {MINIMUM_FIX}")
+    if code in _REJECTED and action == LOAD:
+        raise UnsupportedKernelError(
+            code, f"cannot {action}: this kernel (Linux {os.uname().release}) rejected it ({reason}): "
+            "see what pyexec doctor says, and run with --verbose for the verifier's log")
     error = PyexecError(f"cannot {action}: {reason} (run with --verbose for libbpf's log)")
     error.errno = code  # type: ignore[attr-defined]
     raise error

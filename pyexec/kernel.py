@@ -1,0 +1,51 @@
+"""What pyexec needs from the kernel, and the newer features it uses where present.
+
+The one place for kernel minimums: errors, doctor and the README's table say
+what this module says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: What every part of pyexec needs: BTF-typed tracepoints (tp_btf) and the
+#: kernel's BTF, which libbpf relocates the program against.
+MINIMUM = "Linux 5.5"
+MINIMUM_FIX = f"pyexec needs {MINIMUM} or newer built with CONFIG_DEBUG_INFO_BTF=y"
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A kernel feature with a fallback: the same counts either way."""
+
+    kernel: str  # the first upstream release that has it
+    what: str  # the kernel feature, as its documentation names it
+    serves: str  # which part of pyexec uses it
+    with_it: str  # how that part works where the kernel has it...
+    without_it: str  # ...and where it does not
+
+
+#: One row per field of struct exec_features (csrc/execcount.h), in its order.
+FEATURES = {
+    "task_btf": Feature(
+        "Linux 5.11", "bpf_get_current_task_btf", "--mode attempts",
+        "reads the failed call's task by plain loads", "reads the task with bpf_probe_read_kernel",
+    ),
+    "iterators": Feature(
+        "Linux 6.4", "open-coded iterators and bpf_rdonly_cast", "--key resolved",
+        "walks the dentries by plain loads in an open-coded iterator",
+        "walks the dentries with bpf_probe_read_kernel in a bounded loop",
+    ),
+    "name_loads": Feature(
+        "Linux 6.17", "plain loads through a char * of a BTF-typed struct", "--key invoked",
+        "reads the name a word at a time by plain loads", "reads the name with bpf_probe_read_kernel_str",
+    ),
+}
+
+
+def describe(name: str, present: bool) -> str:
+    """One line: how the part of pyexec that uses this feature works here."""
+    feature = FEATURES[name]
+    if present:
+        return f"{feature.serves}: {feature.with_it}"
+    return f"{feature.serves}: {feature.without_it} (no {feature.what}: {feature.kernel})"
