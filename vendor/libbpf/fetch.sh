@@ -22,19 +22,11 @@ verify() {
 if [ -f "$out" ]; then verify "$out"; exit 0; fi
 command -v apt-get >/dev/null || die "apt-get not found: put libbpf-$LIBBPF_VERSION's source tarball at $out, or build with LIBBPF=system"
 
-# The Debian mirror this machine already uses, for a deb-src entry of our own.
-mirror=$(grep -hsE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list |
-	grep -v -e security -e '\[.*\]' | grep -oE 'https?://[^ ]*/debian/?' | head -n1 || true)
-mirror=${mirror:-${LIBBPF_MIRROR:-}}
-[ -n "$mirror" ] || die "no Debian mirror found in /etc/apt/sources*: set LIBBPF_MIRROR=http://deb.debian.org/debian"
-
-mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/download"
-echo "deb-src $mirror $LIBBPF_DEBIAN_SUITE main" > "$work/sources.list"
-apt_opts=(-o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
-	-o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o Debug::NoLocking=1
-	-o APT::Sandbox::User="$(id -un)" -qq)
-echo "libbpf: fetching the source of libbpf $LIBBPF_VERSION from $mirror ($LIBBPF_DEBIAN_SUITE)" >&2
-apt-get "${apt_opts[@]}" update >&2 || die "apt-get update of $mirror $LIBBPF_DEBIAN_SUITE failed"
+# shellcheck source=../../scripts/private-apt.sh
+. "$here/../../scripts/private-apt.sh"
+echo "libbpf: fetching the source of libbpf $LIBBPF_VERSION from Debian's $LIBBPF_DEBIAN_SUITE" >&2
+private_apt "$work" "deb-src @MIRROR@ $LIBBPF_DEBIAN_SUITE main"
+mkdir -p "$work/download"
 # Any Debian revision of the pinned upstream version: [epoch:]VERSION-revision.
 version=$(apt-cache "${apt_opts[@]}" showsrc libbpf | sed -n 's/^Version: //p' |
 	grep -E "^([0-9]+:)?${LIBBPF_VERSION//./\\.}-" | head -n1 || true)
