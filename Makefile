@@ -34,7 +34,7 @@ LIBBPF_DEP := $(LIBBPF_A)
 BPF_INCLUDES := -I$(BUILD) -Icsrc -I$(LIBBPF_PREFIX)/include
 endif
 
-.PHONY: deps build artifacts run test bench clean
+.PHONY: deps build artifacts run test test-kernels bench clean
 
 ## deps: install the missing Debian packages (quiet when none is missing)
 deps:
@@ -107,6 +107,10 @@ run: build
 ## test: the test suite, against the running kernel
 test: build
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+## test-kernels: the kernel matrix's tests in each of Debian's kernels, in qemu (KERNELS="5.10 6.1" for some)
+test-kernels: build
+	@tests/kernels/run.sh $(KERNELS)
 
 ## bench: pyexec next to bpftrace; writes docs/benchmarks.md
 bench: build

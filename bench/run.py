@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from pyexec import ExecCounter
 from pyexec._shim import lib
+from pyexec.kernel import FEATURES, KEY_FEATURES, describe
 
 ROOT = Path(__file__).resolve().parent.parent
 LOADGEN = ROOT / "build" / "loadgen"
@@ -78,8 +80,15 @@ class Tool:
         return b"".join(self.output["stdout"])
 
 
-def pyexec_tool(key: str = "resolved") -> Tool:
-    return Tool(f"pyexec-{key}", [*PYEXEC, "--key", key], b"pyexec: counting", signal.SIGTERM)
+# Each key read with its newer kernel feature, and with the fallback older kernels take.
+PYEXEC_WAYS = [(key, avoid) for key, feature in KEY_FEATURES.items() for avoid in (None, feature)]
+
+
+def pyexec_tool(key: str = "resolved", avoid: str | None = None) -> Tool:
+    name, argv = f"pyexec-{key}", [*PYEXEC, "--key", key]
+    if avoid:
+        name, argv = f"{name}-without-{avoid}", [*argv, "--avoid", avoid]
+    return Tool(name, argv, b"pyexec: counting", signal.SIGTERM)
 
 
 def bpftrace_tool() -> Tool:
@@ -126,7 +135,7 @@ def measure_storm(binary: Path, workers: int, spawns: int, rounds: int) -> dict:
     """Each tool counts a storm of its own, alone: a program that shares the
     tracepoint with another finds the kernel's code and data warm and looks
     cheaper than it is. Rounds interleave the tools, in turn first."""
-    makers = [lambda: pyexec_tool("resolved"), lambda: pyexec_tool("invoked"), bpftrace_tool]
+    makers = [functools.partial(pyexec_tool, key, avoid) for key, avoid in PYEXEC_WAYS] + [bpftrace_tool]
     expected = workers * spawns
     samples: dict[str, list[dict]] = {}
     for round_ in range(rounds):
@@ -155,7 +164,7 @@ def measure_storm(binary: Path, workers: int, spawns: int, rounds: int) -> dict:
             "peak_rss_mib": max(s["peak_rss_mib"] for s in runs_of_tool),
         }
     # Ratios within a round, then their median: the machine's drift cancels out.
-    for name in ("pyexec-resolved", "pyexec-invoked"):
+    for name in samples.keys() - {"bpftrace"}:
         result[name]["ratio"] = statistics.median(
             ours["ns_per_exec"] / theirs["ns_per_exec"]
             for ours, theirs in zip(samples[name], samples["bpftrace"])
@@ -228,6 +237,13 @@ def write_report(path: Path, args, startup, storm_result, map_read) -> None:
     rss_ratio = resolved["peak_rss_mib"] / bpftrace["peak_rss_mib"]
     read_ratio = map_read["per_key"] / map_read["batch"]
     lost = (resolved["lost"], invoked["lost"])
+    ways = "\n".join(
+        f"| `--key {key}` | {describe(feature, not avoid)} ({'before' if avoid else 'from'} "
+        f"{FEATURES[feature].kernel}) | {way['ns_per_exec']:.0f} ns | {way['ratio']:.2f}× | {way['lost']} |"
+        for key, avoid in PYEXEC_WAYS
+        for feature in [KEY_FEATURES[key]]
+        for way in [storm_result[pyexec_tool(key, avoid).name]]
+    )
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = f"""# Benchmarks
 
@@ -236,10 +252,10 @@ Written by `make bench` ({now}) on {machine()}; pyexec with libbpf
 
     {BPFTRACE_ONE_LINER}
 
-pyexec (twice: `--key resolved`, the default, and `--key invoked`) and bpftrace
-each count an exec storm of their own, alone: `bench/loadgen`, {args.workers} workers ×
-{args.spawns} `posix_spawn`s of one binary ({storm_result['expected']} executions), {storm_result['rounds']} rounds
-with the three tools in turn. The machine is shared and noisy, so the figures that
+pyexec (`--key resolved`, the default, and `--key invoked`, each also with the
+fallback that older kernels take) and bpftrace each count an exec storm of their own,
+alone: `bench/loadgen`, {args.workers} workers × {args.spawns} `posix_spawn`s of one binary
+({storm_result['expected']} executions), {storm_result['rounds']} rounds with the tools in turn. The machine is shared and noisy, so the figures that
 matter are the ratios: taken within each round, their median is shown; the times
 are medians too.
 
@@ -250,6 +266,13 @@ are medians too.
 | executions lost in a storm, at worst (resolved, invoked) | {lost[0]}, {lost[1]} | {bpftrace['lost']} | | pyexec 0 ({verdict(lost == (0, 0))}) |
 | start-up, launch to attached (median of {args.rounds}) | {startup['pyexec'] * 1000:.0f} ms | {startup['bpftrace'] * 1000:.0f} ms | {startup_ratio:.2f}× | ≤ 0.3× ({verdict(startup_ratio <= 0.3)}) |
 | peak RSS | {resolved['peak_rss_mib']:.0f} MiB | {bpftrace['peak_rss_mib']:.0f} MiB | {rss_ratio:.2f}× | |
+
+Each way pyexec reads the path, as the kernels of `make test-kernels` take them (the
+fallbacks forced here with `--avoid`), against bpftrace's {bpftrace['ns_per_exec']:.0f} ns:
+
+| key | how, and on which kernels | BPF time per exec | ratio | lost |
+| --- | --- | ---: | ---: | ---: |
+{ways}
 
 Reading a full map of {map_read['entries']} entries into a Python dict
 (`ExecCounter.snapshot()`, median of {args.rounds}):

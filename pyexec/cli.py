@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 from . import __version__
 from .counter import BREAKDOWNS, DEFAULT_MAX_ENTRIES, ExecCounter, libbpf_version
 from .errors import BpfPermissionError, PyexecError, UnsupportedKernelError
+from .kernel import FEATURES
 
 # What only the output needs (pyexec.report, rich, json) is imported once counting
 # has begun: start-up, from launch to attached, is what a user waits through.
@@ -69,6 +70,10 @@ class Key(str, enum.Enum):  # counter.KEYS, as Typer choices
 class Mode(str, enum.Enum):  # counter.MODES, as Typer choices
     exec = "exec"
     attempts = "attempts"
+
+
+# pyexec.kernel.FEATURES, as Typer choices.
+Feature = enum.Enum("Feature", {name: name for name in FEATURES}, type=str)  # type: ignore[misc]
 
 
 class Sort(str, enum.Enum):
@@ -164,11 +169,20 @@ DebugOption = Annotated[
     bool, typer.Option(help="bpf_printk every key counted; read it with pyexec trace-pipe.")
 ]
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show libbpf's log on stderr.")]
+AvoidOption = Annotated[
+    Optional[list[Feature]],
+    typer.Option(
+        metavar="FEATURE",
+        help="Do not use this kernel feature even where the kernel has it, but its fallback "
+        "(pyexec doctor lists them); repeatable.",
+    ),
+]
 
 
 def make_counter(
     key: Key, mode: Mode, by: str, uid: list[str] | None, cgroup: str | None, comm: str | None,
     path_prefix: str | None, exclude_self: bool, max_entries: int, debug: bool, verbose: bool,
+    avoid: list[Feature] | None,
 ) -> ExecCounter:
     """The counter the options ask for; bad values are usage errors, before anything loads."""
     if verbose:
@@ -185,6 +199,7 @@ def make_counter(
             path_prefix=path_prefix,
             exclude_self=exclude_self,
             debug=debug,
+            avoid=[feature.value for feature in avoid or ()],
         )
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
@@ -349,11 +364,14 @@ def run(
     max_entries: MaxEntriesOption = DEFAULT_MAX_ENTRIES,
     debug: DebugOption = False,
     verbose: VerboseOption = False,
+    avoid: AvoidOption = None,
 ) -> None:
     """Count every successful program execution until stopped, then print the counts, most executed first."""
     if count is not None and interval is None:
         raise typer.BadParameter("--count needs --interval", param_hint="'--count'")
-    counter = make_counter(key, mode, by, uid, cgroup, comm, path_prefix, exclude_self, max_entries, debug, verbose)
+    counter = make_counter(
+        key, mode, by, uid, cgroup, comm, path_prefix, exclude_self, max_entries, debug, verbose, avoid
+    )
     out, status = Output(output), StatusLine()
     with stop_requests() as stop, counter:
         clock = time.monotonic()
@@ -408,11 +426,14 @@ def top(
     max_entries: MaxEntriesOption = DEFAULT_MAX_ENTRIES,
     debug: DebugOption = False,
     verbose: VerboseOption = False,
+    avoid: AvoidOption = None,
 ) -> None:
     """Show what runs, live: totals, the last interval, rates and shares. q or Ctrl-C quits."""
     from .top import TopView, run_top
 
-    counter = make_counter(key, mode, by, uid, cgroup, comm, path_prefix, exclude_self, max_entries, debug, verbose)
+    counter = make_counter(
+        key, mode, by, uid, cgroup, comm, path_prefix, exclude_self, max_entries, debug, verbose, avoid
+    )
     with stop_requests() as stop, counter:
         say("watching executions (q or Ctrl-C quits)")
         run_top(counter, TopView(counter, sort.value, rows), interval, once, stop)

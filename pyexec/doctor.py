@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from .counter import KERNEL_BTF, ExecCounter, libbpf_version
 from .errors import BpfPermissionError, PyexecError, UnsupportedKernelError, missing_capabilities
+from .kernel import FEATURES, MINIMUM, MINIMUM_FIX, describe
 from .system import TRACEFS
 
 EXIT_UNSUPPORTED, EXIT_NO_PERMISSION = 69, 77
@@ -29,31 +30,20 @@ def _read(path: str) -> str | None:
         return None
 
 
-def _kernel_version() -> tuple[int, int]:
-    major, minor = os.uname().release.split(".")[:2]
-    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
-
-
 def _mounted(path: str, fstype: str) -> bool:
     with open("/proc/self/mounts") as mounts:
         return any(line.split()[1:3] == [path, fstype] for line in mounts)
 
 
 def checks() -> list[Check]:
-    release, version = os.uname().release, _kernel_version()
-    results = []
-    if version < (5, 5):
-        results.append(Check("kernel", "fail", f"Linux {release}", "pyexec needs Linux 5.5 or newer", EXIT_UNSUPPORTED))
-    elif version < (6, 4):
-        results.append(Check("kernel", "warn", f"Linux {release}", "--key resolved needs Linux 6.4; use --key invoked"))
-    else:
-        results.append(Check("kernel", "pass", f"Linux {release}"))
+    # What the kernel can do is probed by loading the program (the last rows), not read off its version.
+    results = [Check("kernel", "info", f"Linux {os.uname().release}", f"pyexec needs {MINIMUM} or newer")]
 
     btf = os.path.exists(KERNEL_BTF)
     results.append(
         Check("BTF", "pass", KERNEL_BTF)
         if btf
-        else Check("BTF", "fail", f"{KERNEL_BTF} is missing", "boot a kernel built with CONFIG_DEBUG_INFO_BTF=y", EXIT_UNSUPPORTED)
+        else Check("BTF", "fail", f"{KERNEL_BTF} is missing", MINIMUM_FIX, EXIT_UNSUPPORTED)
     )
 
     missing = missing_capabilities()
@@ -88,10 +78,8 @@ def checks() -> list[Check]:
         if _mounted("/sys/fs/bpf", "bpf")
         else Check("bpffs", "info", "not mounted (not needed yet)", "mount -t bpf bpf /sys/fs/bpf")
     )
-    if version >= (5, 11):
-        results.append(Check("memlock", "pass", "BPF memory is charged to the cgroup (Linux 5.11+)"))
-    else:
-        results.append(Check("memlock", "info", "RLIMIT_MEMLOCK limits BPF memory; libbpf raises it"))
+    results.append(Check("memlock", "info", "BPF memory is charged to the cgroup from Linux 5.11, "
+                         "before that to RLIMIT_MEMLOCK, which libbpf raises"))
 
     if tracefs:
         syscalls = os.path.isdir(f"{TRACEFS}/events/syscalls/sys_enter_execve") or os.path.isdir(
@@ -106,24 +94,36 @@ def checks() -> list[Check]:
     stats = _read("/proc/sys/kernel/bpf_stats_enabled")
     results.append(Check("BPF stats", "info", f"kernel.bpf_stats_enabled = {stats} (make bench turns it on for its run)"))
     results.append(Check("libbpf", "info", f"linked libbpf {libbpf_version().lstrip('v')}"))
-    results.append(_try_loading(btf and not missing))
+    results.extend(_try_loading(btf and not missing))
     return results
 
 
-def _try_loading(possible: bool) -> Check:
-    """Loads and attaches the real program at sched_process_exec, then lets go."""
+def _try_loading(possible: bool) -> list[Check]:
+    """Loads and attaches the real program, once per kernel feature it may use
+    (the first load is the default counter's), and says how each part works here."""
     name = "tp_btf/sched_process_exec"
     if not possible:
-        return Check(name, "info", "not tried: see the failures above")
-    try:
-        ExecCounter(max_entries=1).start().close()
-    except BpfPermissionError as error:
-        return Check(name, "fail", str(error), "see the permission and lockdown rows", EXIT_NO_PERMISSION)
-    except UnsupportedKernelError as error:
-        return Check(name, "fail", str(error), "a kernel with BTF and this tracepoint", EXIT_UNSUPPORTED)
-    except PyexecError as error:
-        return Check(name, "fail", str(error), "run pyexec run --verbose for libbpf's log", 1)
-    return Check(name, "pass", "the counter loads and attaches")
+        return [Check(name, "info", "not tried: see the failures above")]
+    results: list[Check] = []
+    # The default counter first: if it loads, pyexec runs here.
+    for feature in sorted(FEATURES, key=lambda name: FEATURES[name].used_by != {"key": "resolved"}):
+        serves = FEATURES[feature].serves
+        try:
+            with ExecCounter(max_entries=1, **FEATURES[feature].used_by) as counter:
+                present = counter.features[feature]
+        except BpfPermissionError as error:
+            return [*results, Check(name, "fail", str(error), "see the permission and lockdown rows", EXIT_NO_PERMISSION)]
+        except UnsupportedKernelError as error:
+            if results:  # the default counter runs: only this part of pyexec cannot
+                results.append(Check(serves, "warn", str(error), "a kernel with the syscall tracepoints"))
+                continue
+            return [Check(name, "fail", str(error), "a kernel with BTF and this tracepoint", EXIT_UNSUPPORTED)]
+        except PyexecError as error:
+            return [*results, Check(name, "fail", str(error), "run pyexec run --verbose for libbpf's log", 1)]
+        if not results:
+            results.append(Check(name, "pass", "the counter loads and attaches"))
+        results.append(Check(serves, "pass" if present else "info", describe(feature, present)))
+    return results
 
 
 def exit_code(results: list[Check]) -> int:

@@ -6,7 +6,7 @@ what this module says.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: What every part of pyexec needs: BTF-typed tracepoints (tp_btf) and the
 #: kernel's BTF, which libbpf relocates the program against.
@@ -23,29 +23,37 @@ class Feature:
     serves: str  # which part of pyexec uses it
     with_it: str  # how that part works where the kernel has it...
     without_it: str  # ...and where it does not
+    used_by: dict[str, str] = field(default_factory=dict)  # the ExecCounter options whose program uses it
 
 
 #: One row per field of struct exec_features (csrc/execcount.h), in its order.
 FEATURES = {
     "task_btf": Feature(
-        "Linux 5.11", "bpf_get_current_task_btf", "--mode attempts",
+        "Linux 5.11", "bpf_get_current_task_btf", "failed exec calls (--mode attempts)",
         "reads the failed call's task by plain loads", "reads the task with bpf_probe_read_kernel",
+        {"mode": "attempts"},
     ),
     "iterators": Feature(
-        "Linux 6.4", "open-coded iterators and bpf_rdonly_cast", "--key resolved",
+        "Linux 6.4", "open-coded iterators and bpf_rdonly_cast", "resolved paths (--key resolved)",
         "walks the dentries by plain loads in an open-coded iterator",
         "walks the dentries with bpf_probe_read_kernel in a bounded loop",
+        {"key": "resolved"},
     ),
     "name_loads": Feature(
-        "Linux 6.17", "plain loads through a char * of a BTF-typed struct", "--key invoked",
+        "Linux 6.17", "plain loads through a char * of a BTF-typed struct", "invoked names (--key invoked)",
         "reads the name a word at a time by plain loads", "reads the name with bpf_probe_read_kernel_str",
+        {"key": "invoked"},
     ),
 }
 
 
+#: The feature each key's path is read with, where the kernel has it.
+KEY_FEATURES = {feature.used_by["key"]: name for name, feature in FEATURES.items() if "key" in feature.used_by}
+
+
 def describe(name: str, present: bool) -> str:
-    """One line: how the part of pyexec that uses this feature works here."""
+    """How the part of pyexec that uses this feature works on a kernel with or without it."""
     feature = FEATURES[name]
     if present:
-        return f"{feature.serves}: {feature.with_it}"
-    return f"{feature.serves}: {feature.without_it} (no {feature.what}: {feature.kernel})"
+        return feature.with_it
+    return f"{feature.without_it} (no {feature.what}: {feature.kernel})"

@@ -10,12 +10,23 @@ from pathlib import Path
 
 import pytest
 
+from pyexec.kernel import KEY_FEATURES
+
 IN_CI = os.environ.get("CI") == "true"
 
 # BPF tests need root; they skip without it, except in CI, where they must run.
 bpf = pytest.mark.skipif(
     os.geteuid() != 0 and not IN_CI, reason="loading BPF needs root (runs in CI)"
 )
+
+
+#: (key, avoid) for ExecCounter: each key read with its kernel feature, and
+#: with the fallback (which must count the same).
+READERS = [
+    pytest.param(key, avoid, id=f"{key}-without-{feature}" if avoid else key)
+    for key, feature in KEY_FEATURES.items()
+    for avoid in ((), (feature,))
+]
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ pytestmark = bpf
 RUNS = 3
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("key", ["invoked", "resolved"])
 def test_path_searches_show_their_enoent_attempts_beside_the_success(workdir: Path, key: str) -> None:
     empty = [workdir / "empty1", workdir / "empty2"]
@@ -50,6 +51,7 @@ def test_path_searches_show_their_enoent_attempts_beside_the_success(workdir: Pa
     assert not [path for path in outcomes if "nosuchcmd" in path]
     assert stats.errors == 0
 
+@pytest.mark.kernels
 
 def test_eacces_and_success_of_one_path(workdir: Path) -> None:
     binary = copy_true(workdir / "flaky")

@@ -47,6 +47,7 @@ def run_around(workload: Callable[[], None], *args: str) -> bytes:
     return finish(process)
 
 
+@pytest.mark.kernels
 @bpf
 def test_json_counts_a_workload_started_after_attach(true_binary: Path) -> None:
     stdout = run_around(lambda: posix_spawn_many(true_binary, 7), "--duration", "3", "--format", "json")
@@ -185,6 +186,7 @@ def test_verbose_shows_libbpf_log_on_stderr() -> None:
     quiet = subprocess.run([*PYEXEC, "run", "--duration", "0"], capture_output=True, text=True)
     assert "pyexec.libbpf" not in quiet.stderr
 
+@pytest.mark.kernels
 
 def test_a_kernel_without_btf_exits_69(monkeypatch, capsys) -> None:
     monkeypatch.setattr("pyexec.counter.KERNEL_BTF", "/nonexistent/btf/vmlinux")
@@ -229,6 +231,7 @@ def test_bad_filter_values_are_usage_errors_before_loading(option: str, value: s
     assert "counting" not in result.stderr
 
 
+@pytest.mark.kernels
 @bpf
 def test_attempts_json_has_outcomes_per_entry(workdir: Path) -> None:
     missing = workdir / "missing"

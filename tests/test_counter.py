@@ -15,7 +15,7 @@ import pytest
 from pyexec import DEFAULT_MAX_ENTRIES, ExecCounter, ExecStats, PyexecError, UnsupportedKernelError
 from pyexec._shim import lib
 
-from .conftest import bpf, copy_true
+from .conftest import READERS, bpf, copy_true
 from .workload import exec_in_child, fork_exec_many, posix_spawn_many, run_concurrently
 
 pytestmark = bpf
@@ -23,6 +23,7 @@ pytestmark = bpf
 SYS_EXECVEAT = {"x86_64": 322, "aarch64": 281}.get(platform.machine())
 
 
+@pytest.mark.kernels
 def test_concurrent_spawns_are_counted_exactly(true_binary: Path) -> None:
     per_worker = 1000
     with ExecCounter() as counter:
@@ -48,6 +49,7 @@ def test_per_key_reads_match_batch_reads(workdir: Path) -> None:
     assert {path: per_key[path] for path in ours} == ours
 
 
+@pytest.mark.kernels
 def test_fexecve_is_counted_under_its_dev_fd_name(true_binary: Path) -> None:
     fd_number = 913  # unlikely to be used by anyone else's fexecve meanwhile
 
@@ -98,6 +100,7 @@ def test_failed_execs_are_not_counted(workdir: Path, true_binary: Path) -> None:
     assert counts[str(true_binary)] == 3
 
 
+@pytest.mark.kernels
 def test_a_full_map_counts_what_it_cannot_store_as_dropped(workdir: Path) -> None:
     binaries = [copy_true(workdir / f"true{i:02}") for i in range(40)]
     # Only this test's binaries: the host's execs neither take slots nor count as dropped.
@@ -120,11 +123,12 @@ def long_path(workdir: Path, length: int) -> bytes:
     return copy_true(directory + b"/" + name)
 
 
-@pytest.mark.parametrize("key", ["resolved", "invoked"])
-def test_names_of_every_length_are_read_whole(workdir: Path, key: str) -> None:
+@pytest.mark.kernels
+@pytest.mark.parametrize("key, avoid", READERS)
+def test_names_of_every_length_are_read_whole(workdir: Path, key: str, avoid: tuple[str, ...]) -> None:
     # The kernel's copy of a name is read 8 bytes at a time: every length modulo 8, twice.
     binaries = [copy_true(workdir / ("t" * length)) for length in range(1, 17)]
-    with ExecCounter(key=key, path_prefix=f"{workdir}/") as counter:
+    with ExecCounter(key=key, avoid=avoid, path_prefix=f"{workdir}/") as counter:
         for binary in binaries:
             posix_spawn_many(binary, 1)
         counts, stats = counter.snapshot(), counter.stats()
@@ -132,10 +136,10 @@ def test_names_of_every_length_are_read_whole(workdir: Path, key: str) -> None:
     assert stats == ExecStats(dropped=0, truncated=0, errors=0)
 
 
-@pytest.mark.parametrize("key", ["resolved", "invoked"])
-def test_a_255_byte_path_fits_whole(workdir: Path, key: str) -> None:
+@pytest.mark.parametrize("key, avoid", READERS)
+def test_a_255_byte_path_fits_whole(workdir: Path, key: str, avoid: tuple[str, ...]) -> None:
     fits = long_path(workdir, 255)
-    with ExecCounter(key=key) as counter:
+    with ExecCounter(key=key, avoid=avoid) as counter:
         posix_spawn_many(fits, 2)
         counts, stats = counter.snapshot(), counter.stats()
     assert counts[os.fsdecode(fits)] == 2
@@ -183,6 +187,7 @@ def test_close_is_safe_twice_and_reads_after_it_fail(true_binary: Path) -> None:
         counter.snapshot()
 
 
+@pytest.mark.kernels
 def test_without_kernel_btf_start_raises_unsupported_kernel(monkeypatch) -> None:
     monkeypatch.setattr("pyexec.counter.KERNEL_BTF", "/nonexistent/btf/vmlinux")
     with pytest.raises(UnsupportedKernelError) as error:

@@ -17,6 +17,7 @@ from .workload import become, fork_exec_after, join_cgroup, posix_spawn_many
 
 pytestmark = bpf
 
+@pytest.mark.kernels
 
 def test_uid_keeps_only_that_user(public_true: Path) -> None:  # noqa: F811
     with ExecCounter(uids=[NOBODY]) as counter:
@@ -25,6 +26,7 @@ def test_uid_keeps_only_that_user(public_true: Path) -> None:  # noqa: F811
         counts = counter.snapshot()
     assert counts[str(public_true)] == 5  # root's 3 would make 8
 
+@pytest.mark.kernels
 
 def test_cgroup_keeps_that_cgroup_and_those_below(true_binary: Path, cgroup2: str) -> None:  # noqa: F811
     name = f"pyexec-test-{uuid.uuid4().hex[:8]}"
@@ -43,6 +45,7 @@ def test_cgroup_keeps_that_cgroup_and_those_below(true_binary: Path, cgroup2: st
         os.rmdir(child)
         os.rmdir(parent)
 
+@pytest.mark.kernels
 
 def test_comm_keeps_that_command_name(workdir: Path) -> None:
     wanted, other = copy_true(workdir / "wanted-one"), copy_true(workdir / "other-one")
@@ -53,6 +56,7 @@ def test_comm_keeps_that_command_name(workdir: Path) -> None:
     assert counts == {str(wanted): 2}
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("key", ["resolved", "invoked"])
 def test_path_prefix_applies_to_the_chosen_key(workdir: Path, key: str) -> None:
     binary = copy_true(workdir / "true")
@@ -73,6 +77,7 @@ def test_path_prefix_without_counting_by_path(workdir: Path) -> None:
         records = counter.records()
     assert [(record.path, record.comm, record.count) for record in records] == [(None, "true", 2)]
 
+@pytest.mark.kernels
 
 def test_exclude_self_leaves_out_this_process_and_its_children(true_binary: Path) -> None:
     with ExecCounter(exclude_self=True) as counter:

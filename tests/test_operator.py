@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from pyexec import ExecCounter
+from pyexec.kernel import FEATURES, describe
 from pyexec.report import Report
 from pyexec.snapshot import save
 
@@ -76,6 +77,7 @@ def test_top_in_a_terminal_shows_the_exact_count_and_q_quits_cleanly(true_binary
     assert b"\x1b[?1049l" in rest  # left the alternate screen
 
 
+@pytest.mark.kernels
 @bpf
 def test_top_once_in_a_pipe_prints_one_plain_frame(true_binary: Path) -> None:
     process = subprocess.Popen([*PYEXEC, "top", "--once", "--interval", "2"], stdout=subprocess.PIPE,
@@ -167,6 +169,7 @@ def test_maps_lists_a_running_counter_with_its_fill(workdir: Path) -> None:
     assert ours[0]["key_size"] == 304 and ours[0]["value_size"] == 8 and ours[0]["memlock"] > 0
 
 
+@pytest.mark.kernels
 @bpf
 def test_doctor_passes_here() -> None:
     result = subprocess.run([*PYEXEC, "doctor", "-f", "json"], capture_output=True, text=True)
@@ -174,6 +177,11 @@ def test_doctor_passes_here() -> None:
     assert result.returncode == 0 and report["ok"], report
     statuses = {check["name"]: check["status"] for check in report["checks"]}
     assert statuses["permission"] == statuses["BTF"] == statuses["tp_btf/sched_process_exec"] == "pass"
+    # How each part of pyexec works on this kernel: with the feature (pass) or its fallback (info).
+    details = {check["name"]: check["detail"] for check in report["checks"]}
+    for name, feature in FEATURES.items():
+        assert statuses[feature.serves] in ("pass", "info")
+        assert details[feature.serves] in (describe(name, True), describe(name, False))
 
 
 def test_doctor_without_capabilities_names_them_and_exits_77() -> None:

@@ -11,12 +11,14 @@ import os
 import platform
 import subprocess
 import threading
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 
 from pyexec import ExecCounter, ExecStats
+
+from pyexec.kernel import KEY_FEATURES
 
 from .conftest import bpf
 from .workload import exe_of_exec, fork_exec_many, posix_spawn_many, run_concurrently
@@ -30,20 +32,28 @@ FD = 917  # an fd number nobody else is likely to fexecve meanwhile
 
 @contextmanager
 def both_keys():
-    with ExecCounter(key="resolved") as resolved, ExecCounter(key="invoked") as invoked:
-        yield resolved, invoked
+    """Counters of each key: one that reads it with the newer kernel feature
+    where the kernel has it, one with its fallback; all must agree."""
+    with ExitStack() as stack:
+        yield tuple(
+            [stack.enter_context(ExecCounter(key=key, avoid=avoid)) for avoid in ((), (feature,))]
+            for key, feature in KEY_FEATURES.items()
+        )
 
 
 def assert_counted(counters, exec_call, invoked_name: str, stdin: int | None = None) -> str:
     """Runs one exec; checks it was counted once under each key. Returns the resolved path."""
     resolved, invoked = counters
     exe = exe_of_exec(exec_call, stdin=stdin)
-    assert resolved.snapshot().get(exe) == 1, (exe, resolved.snapshot())
-    assert invoked.snapshot().get(invoked_name) == 1, (invoked_name, invoked.snapshot())
-    assert resolved.stats().truncated == invoked.stats().truncated == 0
+    for counter in resolved:
+        assert counter.snapshot().get(exe) == 1, (exe, counter.features, counter.snapshot())
+    for counter in invoked:
+        assert counter.snapshot().get(invoked_name) == 1, (invoked_name, counter.features, counter.snapshot())
+    assert all(counter.stats().truncated == 0 for counter in (*resolved, *invoked))
     return exe
 
 
+@pytest.mark.kernels
 def test_symlink_and_symlink_chain(sleeper: Path) -> None:
     link, chain = sleeper.with_name("link"), sleeper.with_name("chain")
     link.symlink_to(sleeper)
@@ -65,6 +75,7 @@ def test_relative_path_from_another_cwd(sleeper: Path) -> None:
         assert assert_counted(counters, relative, "./sleeper") == str(sleeper)
 
 
+@pytest.mark.kernels
 def test_bind_mount_is_named_by_its_mount_point(sleeper: Path, workdir: Path) -> None:
     mount_point = workdir / "bound"
     mount_point.mkdir()
@@ -78,6 +89,7 @@ def test_bind_mount_is_named_by_its_mount_point(sleeper: Path, workdir: Path) ->
         subprocess.run(["umount", str(mount_point)], check=True)
 
 
+@pytest.mark.kernels
 def test_a_binary_deleted_before_its_exec(sleeper: Path) -> None:
     fd = os.open(sleeper, os.O_RDONLY)
     os.dup2(fd, FD)
@@ -91,6 +103,7 @@ def test_a_binary_deleted_before_its_exec(sleeper: Path) -> None:
         os.close(FD)
 
 
+@pytest.mark.kernels
 def test_memfd_and_fexecve(sleeper_build: Path) -> None:
     memfd = os.memfd_create("pyexec-test")
     os.write(memfd, sleeper_build.read_bytes())
@@ -128,6 +141,7 @@ def test_exec_from_a_thread_that_is_not_the_main_one(sleeper: Path) -> None:
         assert assert_counted(counters, from_a_thread, str(sleeper)) == str(sleeper)
 
 
+@pytest.mark.kernels
 def test_exec_inside_a_chroot_is_resolved_from_the_host(sleeper: Path) -> None:
     def chrooted() -> None:
         os.chroot(sleeper.parent)
@@ -152,7 +166,11 @@ def test_execveat_with_at_empty_path(sleeper: Path) -> None:
         assert assert_counted(counters, execveat_empty_path, f"/dev/fd/{FD}") == str(sleeper)
 
 
-def test_a_resolved_path_too_long_keeps_its_end_and_counts_truncated(sleeper_build: Path, workdir: Path) -> None:
+@pytest.mark.kernels
+@pytest.mark.parametrize("avoid", [(), ("iterators",)], ids=["by-loads", "by-reads"])
+def test_a_resolved_path_too_long_keeps_its_end_and_counts_truncated(
+    sleeper_build: Path, workdir: Path, avoid: tuple[str, ...]
+) -> None:
     directory = workdir
     for _ in range(3):
         directory = directory / ("d" * 100)
@@ -160,7 +178,7 @@ def test_a_resolved_path_too_long_keeps_its_end_and_counts_truncated(sleeper_bui
     binary = directory / "sleeper"
     binary.write_bytes(sleeper_build.read_bytes())
     binary.chmod(0o755)
-    with ExecCounter(key="resolved") as resolved:
+    with ExecCounter(key="resolved", avoid=avoid) as resolved:
         exe = exe_of_exec(lambda: os.execv(binary, [binary]))
         counts, stats = resolved.snapshot(), resolved.stats()
     assert exe == str(binary) and len(os.fsencode(exe)) > 255
@@ -170,13 +188,16 @@ def test_a_resolved_path_too_long_keeps_its_end_and_counts_truncated(sleeper_bui
     assert stats.truncated == 1
 
 
+@pytest.mark.kernels
 def test_a_storm_through_a_symlink_is_exact_under_both_keys(true_binary: Path) -> None:
     link = true_binary.with_name("link")
     link.symlink_to(true_binary)
     per_worker = 500
     with both_keys() as (resolved, invoked):
         run_concurrently((posix_spawn_many, link, per_worker), (fork_exec_many, link, per_worker))
-        assert resolved.snapshot()[str(true_binary)] == 2 * per_worker
-        assert invoked.snapshot()[str(link)] == 2 * per_worker
-        assert str(link) not in resolved.snapshot()
-        assert resolved.stats() == invoked.stats() == ExecStats(0, 0, 0)
+        for counter in resolved:
+            assert counter.snapshot()[str(true_binary)] == 2 * per_worker, counter.features
+            assert str(link) not in counter.snapshot()
+        for counter in invoked:
+            assert counter.snapshot()[str(link)] == 2 * per_worker, counter.features
+        assert all(counter.stats() == ExecStats(0, 0, 0) for counter in (*resolved, *invoked))
