@@ -367,6 +367,28 @@ static __always_inline long read_name(const char *filename, bool user, char *out
 	return 0;
 }
 
+/* struct cgroup before Linux 6.1, which kept its ancestors' ids. */
+struct cgroup___ancestor_ids {
+	__u64 ancestor_ids[0];
+} __attribute__((preserve_access_index));
+
+/* The id of the task's cgroup v2 ancestor at level (0: the root), or 0 if
+ * its cgroup is not that deep: bpf_get_current_ancestor_cgroup_id, or the
+ * same read from the task's cgroup where tracing programs lack the helper. */
+static __always_inline __u64 ancestor_cgroup_id(struct task_struct *task, __u32 level)
+{
+	struct cgroup *cgroup;
+
+	if (features.ancestor_cgroup)
+		return bpf_get_current_ancestor_cgroup_id(level);
+	cgroup = BPF_CORE_READ(task, cgroups, dfl_cgrp);
+	if (BPF_CORE_READ(cgroup, level) < level)
+		return 0;
+	if (bpf_core_field_exists(((struct cgroup___ancestor_ids *)cgroup)->ancestor_ids))
+		return BPF_CORE_READ((struct cgroup___ancestor_ids *)cgroup, ancestor_ids[level]);
+	return BPF_CORE_READ(cgroup, ancestors[level], kn, id);
+}
+
 /* The filters that need no path, for the current task. */
 static __always_inline bool wanted(struct task_struct *task, bool task_btf)
 {
@@ -385,8 +407,7 @@ static __always_inline bool wanted(struct task_struct *task, bool task_btf)
 		if (!bpf_map_lookup_elem(&uid_filter, &uid))
 			return false;
 	}
-	if (filter_cgroup &&
-	    bpf_get_current_ancestor_cgroup_id(filter_cgroup_level) != filter_cgroup)
+	if (filter_cgroup && ancestor_cgroup_id(task, filter_cgroup_level) != filter_cgroup)
 		return false;
 	if (filter_comm[0]) {
 		bpf_get_current_comm(comm, sizeof(comm));

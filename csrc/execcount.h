@@ -34,6 +34,7 @@ struct exec_features {
 	bool task_btf;   /* bpf_get_current_task_btf: failed exec calls read the task by plain loads */
 	bool iterators;  /* open-coded iterators, bpf_rdonly_cast: the resolved walk by plain loads */
 	bool name_loads; /* loads through a char * of a BTF-typed struct: invoked names by plain loads */
+	bool ancestor_cgroup; /* bpf_get_current_ancestor_cgroup_id in tracing programs: --cgroup by it */
 };
 
 /* What the BPF program could not count exactly; one copy per CPU. */

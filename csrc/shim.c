@@ -64,8 +64,11 @@ const char *pyexec_libbpf_version(void)
  * up by libbpf at load (bpf_ksym_exists), and name loads tried by loading. */
 static struct exec_features probe_features(struct exec_features wanted)
 {
+	/* Tracepoint and tp_btf programs are offered the same tracing helpers. */
 	wanted.task_btf = wanted.task_btf &&
 		libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_task_btf, NULL) == 1;
+	wanted.ancestor_cgroup = wanted.ancestor_cgroup &&
+		libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_ancestor_cgroup_id, NULL) == 1;
 	return wanted;
 }
 
@@ -176,6 +179,7 @@ int pyexec_counter_load(const struct pyexec_config *config, struct pyexec_counte
 	features.iterators = features.iterators && config->resolve_paths &&
 			     calls_kfuncs(counter->skel->progs.count_exec);
 	features.task_btf = features.task_btf && config->count_attempts;
+	features.ancestor_cgroup = features.ancestor_cgroup && config->cgroup;
 	counter->features = features;
 	counter->max_entries = bpf_map__max_entries(counter->skel->maps.exec_count);
 	*out = counter;

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 #: What every part of pyexec needs: BTF-typed tracepoints (tp_btf) and the
 #: kernel's BTF, which libbpf relocates the program against.
 MINIMUM = "Linux 5.5"
-MINIMUM_FIX = f"pyexec needs {MINIMUM} or newer built with CONFIG_DEBUG_INFO_BTF=y"
+MINIMUM_FIX = f"pyexec needs {MINIMUM} or newer (BTF-typed tracepoints), built with CONFIG_DEBUG_INFO_BTF=y"
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,11 @@ FEATURES = {
         "Linux 6.17", "plain loads through a char * of a BTF-typed struct", "invoked names (--key invoked)",
         "reads the name a word at a time by plain loads", "reads the name with bpf_probe_read_kernel_str",
         {"key": "invoked"},
+    ),
+    "ancestor_cgroup": Feature(
+        "Linux 6.4", "bpf_get_current_ancestor_cgroup_id in tracing programs", "the cgroup filter (--cgroup)",
+        "asks bpf_get_current_ancestor_cgroup_id", "reads the ancestor's id from the task's cgroup",
+        {"cgroup": "/"},
     ),
 }
 

@@ -51,8 +51,8 @@ def test_path_searches_show_their_enoent_attempts_beside_the_success(workdir: Pa
     assert not [path for path in outcomes if "nosuchcmd" in path]
     assert stats.errors == 0
 
-@pytest.mark.kernels
 
+@pytest.mark.kernels
 def test_eacces_and_success_of_one_path(workdir: Path) -> None:
     binary = copy_true(workdir / "flaky")
     with ExecCounter(mode="attempts", key="invoked") as counter:

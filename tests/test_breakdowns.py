@@ -35,8 +35,8 @@ def public_true():
 def counts_by(records, *fields: str) -> Counter:
     return Counter({tuple(getattr(r, f) for f in fields): r.count for r in records})
 
-@pytest.mark.kernels
 
+@pytest.mark.kernels
 def test_by_uid_splits_executions_between_users(public_true: Path) -> None:
     with ExecCounter(by=("path", "uid")) as counter:
         fork_exec_after(become(0), public_true, 3)
@@ -56,8 +56,8 @@ def test_by_uid_alone_sums_over_paths(public_true: Path) -> None:
     assert all(record.path is None for record in records)
     assert counts_by(records, "uid")[(NOBODY,)] >= 4  # anything else nobody ran counts too
 
-@pytest.mark.kernels
 
+@pytest.mark.kernels
 def test_by_comm_and_parent(true_binary: Path) -> None:
     with open("/proc/self/comm") as comm:
         own_comm = comm.read().strip()
@@ -83,8 +83,8 @@ def cgroup2() -> str:
     os.system(f"umount {root}")
     os.rmdir(root)
 
-@pytest.mark.kernels
 
+@pytest.mark.kernels
 def test_by_cgroup_names_the_cgroup_path(true_binary: Path, cgroup2: str) -> None:
     name = f"pyexec-test-{uuid.uuid4().hex[:8]}"
     directory = os.path.join(cgroup2, name)

@@ -186,8 +186,8 @@ def test_verbose_shows_libbpf_log_on_stderr() -> None:
     quiet = subprocess.run([*PYEXEC, "run", "--duration", "0"], capture_output=True, text=True)
     assert "pyexec.libbpf" not in quiet.stderr
 
-@pytest.mark.kernels
 
+@pytest.mark.kernels
 def test_a_kernel_without_btf_exits_69(monkeypatch, capsys) -> None:
     monkeypatch.setattr("pyexec.counter.KERNEL_BTF", "/nonexistent/btf/vmlinux")
     with pytest.raises(SystemExit) as exit_info:

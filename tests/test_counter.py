@@ -15,7 +15,7 @@ import pytest
 from pyexec import DEFAULT_MAX_ENTRIES, ExecCounter, ExecStats, PyexecError, UnsupportedKernelError
 from pyexec._shim import lib
 
-from .conftest import READERS, bpf, copy_true
+from .conftest import READERS, STORM, bpf, copy_true
 from .workload import exec_in_child, fork_exec_many, posix_spawn_many, run_concurrently
 
 pytestmark = bpf
@@ -25,7 +25,7 @@ SYS_EXECVEAT = {"x86_64": 322, "aarch64": 281}.get(platform.machine())
 
 @pytest.mark.kernels
 def test_concurrent_spawns_are_counted_exactly(true_binary: Path) -> None:
-    per_worker = 1000
+    per_worker = STORM
     with ExecCounter() as counter:
         run_concurrently(
             (posix_spawn_many, true_binary, per_worker),

@@ -17,8 +17,8 @@ from .workload import become, fork_exec_after, join_cgroup, posix_spawn_many
 
 pytestmark = bpf
 
-@pytest.mark.kernels
 
+@pytest.mark.kernels
 def test_uid_keeps_only_that_user(public_true: Path) -> None:  # noqa: F811
     with ExecCounter(uids=[NOBODY]) as counter:
         fork_exec_after(become(0), public_true, 3)
@@ -26,16 +26,17 @@ def test_uid_keeps_only_that_user(public_true: Path) -> None:  # noqa: F811
         counts = counter.snapshot()
     assert counts[str(public_true)] == 5  # root's 3 would make 8
 
-@pytest.mark.kernels
 
-def test_cgroup_keeps_that_cgroup_and_those_below(true_binary: Path, cgroup2: str) -> None:  # noqa: F811
+@pytest.mark.kernels
+@pytest.mark.parametrize("avoid", [(), ("ancestor_cgroup",)], ids=["helper", "read"])
+def test_cgroup_keeps_that_cgroup_and_those_below(true_binary: Path, cgroup2: str, avoid: tuple[str, ...]) -> None:  # noqa: F811
     name = f"pyexec-test-{uuid.uuid4().hex[:8]}"
     parent = os.path.join(cgroup2, name)
     child = os.path.join(parent, "inner")
     os.makedirs(child)
 
     try:
-        with ExecCounter(cgroup=f"/{name}") as counter:
+        with ExecCounter(cgroup=f"/{name}", avoid=avoid) as counter:
             posix_spawn_many(true_binary, 3)  # in our own cgroup: left out
             fork_exec_after(join_cgroup(parent), true_binary, 2)
             fork_exec_after(join_cgroup(child), true_binary, 4)
@@ -45,8 +46,8 @@ def test_cgroup_keeps_that_cgroup_and_those_below(true_binary: Path, cgroup2: st
         os.rmdir(child)
         os.rmdir(parent)
 
-@pytest.mark.kernels
 
+@pytest.mark.kernels
 def test_comm_keeps_that_command_name(workdir: Path) -> None:
     wanted, other = copy_true(workdir / "wanted-one"), copy_true(workdir / "other-one")
     with ExecCounter(comm="wanted-one") as counter:
@@ -77,8 +78,8 @@ def test_path_prefix_without_counting_by_path(workdir: Path) -> None:
         records = counter.records()
     assert [(record.path, record.comm, record.count) for record in records] == [(None, "true", 2)]
 
-@pytest.mark.kernels
 
+@pytest.mark.kernels
 def test_exclude_self_leaves_out_this_process_and_its_children(true_binary: Path) -> None:
     with ExecCounter(exclude_self=True) as counter:
         posix_spawn_many(true_binary, 3)  # children of this process: left out

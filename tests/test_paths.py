@@ -20,7 +20,7 @@ from pyexec import ExecCounter, ExecStats
 
 from pyexec.kernel import KEY_FEATURES
 
-from .conftest import bpf
+from .conftest import STORM, bpf
 from .workload import exe_of_exec, fork_exec_many, posix_spawn_many, run_concurrently
 
 pytestmark = bpf
@@ -192,7 +192,7 @@ def test_a_resolved_path_too_long_keeps_its_end_and_counts_truncated(
 def test_a_storm_through_a_symlink_is_exact_under_both_keys(true_binary: Path) -> None:
     link = true_binary.with_name("link")
     link.symlink_to(true_binary)
-    per_worker = 500
+    per_worker = STORM // 2
     with both_keys() as (resolved, invoked):
         run_concurrently((posix_spawn_many, link, per_worker), (fork_exec_many, link, per_worker))
         for counter in resolved:
