@@ -45,7 +45,7 @@ FEATURES = {
         {"key": "invoked"},
     ),
     "ancestor_cgroup": Feature(
-        "Linux 6.4", "bpf_get_current_ancestor_cgroup_id in tracing programs", "the cgroup filter (--cgroup)",
+        "Linux 5.14", "bpf_get_current_ancestor_cgroup_id in tracing programs", "the cgroup filter (--cgroup)",
         "asks bpf_get_current_ancestor_cgroup_id", "reads the ancestor's id from the task's cgroup",
         {"cgroup": "/"},
     ),

@@ -231,7 +231,6 @@ def test_bad_filter_values_are_usage_errors_before_loading(option: str, value: s
     assert "counting" not in result.stderr
 
 
-@pytest.mark.kernels
 @bpf
 def test_attempts_json_has_outcomes_per_entry(workdir: Path) -> None:
     missing = workdir / "missing"

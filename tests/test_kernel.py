@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from pathlib import Path
 
 import pytest
 
-from pyexec import ExecCounter
+from pyexec import ExecCounter, PyexecError, UnsupportedKernelError
+from pyexec.errors import LOAD, check
 from pyexec.kernel import FEATURES, describe
 
 from .conftest import IN_CI, bpf
@@ -64,3 +66,12 @@ def test_an_avoided_feature_is_not_used() -> None:
 def test_avoid_takes_only_known_features() -> None:
     with pytest.raises(ValueError, match="avoid takes kernel features"):
         ExecCounter(avoid=["warp_drive"])
+
+
+@pytest.mark.parametrize("code", [errno.EINVAL, errno.EACCES])
+def test_a_program_the_kernel_rejects_is_an_unsupported_kernel(code: int) -> None:
+    with pytest.raises(UnsupportedKernelError, match=r"this kernel \(Linux .*\) rejected it.*pyexec doctor"):
+        check(-code, LOAD)
+    with pytest.raises(PyexecError) as other:  # the same errno elsewhere is not the verifier's verdict
+        check(-code, "read the exec_count map")
+    assert not isinstance(other.value, UnsupportedKernelError)
