@@ -19,7 +19,7 @@ import typer
 if TYPE_CHECKING:
     from .report import Report
 
-from . import __version__
+from . import __version__, outfile
 from .counter import BREAKDOWNS, DEFAULT_MAX_ENTRIES, ExecCounter, libbpf_version
 from .errors import BpfPermissionError, PyexecError, UnsupportedKernelError
 from .kernel import FEATURES
@@ -243,9 +243,9 @@ class Output:
     """Where results go: stdout as they come, or a file written whole at the end."""
 
     def __init__(self, path: str | None) -> None:
-        self.path = path
+        self.path = None if path == outfile.STDOUT else path
         self._kept = io.BytesIO()  # what goes to the file, when there is one
-        self.stream: BinaryIO = self._kept if path else sys.stdout.buffer
+        self.stream: BinaryIO = self._kept if self.path else sys.stdout.buffer
         self._console = None
 
     def write(self, data: bytes) -> None:
@@ -268,9 +268,7 @@ class Output:
 
     def close(self) -> None:
         if self.path:
-            from .snapshot import write_atomically
-
-            write_atomically(self.path, self._kept.getvalue())
+            outfile.write(self.path, self._kept.getvalue())
 
 
 def render(report: "Report", output_format: OutputFormat, out: Output, top: int | None,
@@ -348,7 +346,9 @@ def run(
         OutputFormat, typer.Option("--format", "-f", help="How to print the counts.")
     ] = OutputFormat.table,
     output: Annotated[
-        Optional[str], typer.Option(help="Write the result to this file (atomically) instead of stdout.")
+        Optional[str],
+        typer.Option(help="Write the result to this file instead of stdout: a regular file is replaced "
+                     "atomically, keeping its mode; a device or FIFO is written to; - is stdout."),
     ] = None,
     save: Annotated[
         Optional[str], typer.Option(help="Also save the result as a snapshot, for pyexec diff.")
@@ -369,6 +369,12 @@ def run(
     """Count every successful program execution until stopped, then print the counts, most executed first."""
     if count is not None and interval is None:
         raise typer.BadParameter("--count needs --interval", param_hint="'--count'")
+    for option, path in (("--output", output), ("--save", save)):
+        try:
+            if path is not None:
+                outfile.check(path)
+        except outfile.OutputPathError as error:
+            raise typer.BadParameter(str(error), param_hint=f"'{option}'") from None
     counter = make_counter(
         key, mode, by, uid, cgroup, comm, path_prefix, exclude_self, max_entries, debug, verbose, avoid
     )
@@ -484,12 +490,14 @@ def maps(
         return
     from rich.table import Table
 
+    from .report import data
+
     table = Table(box=None, pad_edge=False)
     for name in ("id", "type", "name", "key", "value", "max_entries", "memlock", "btf_id", "entries", "fill"):
         table.add_column(name.upper(), justify="left" if name in ("type", "name") else "right")
     for info in found:
         table.add_row(
-            str(info.id), info.type, info.name, f"{info.key_size}B", f"{info.value_size}B",
+            str(info.id), data(info.type), data(info.name), f"{info.key_size}B", f"{info.value_size}B",
             str(info.max_entries), f"{info.memlock}B", str(info.btf_id),
             "-" if info.entries is None else str(info.entries),
             "-" if info.fill is None else f"{info.fill:.1%}",
@@ -502,7 +510,7 @@ def doctor(
     output_format: Annotated[DocumentFormat, typer.Option("--format", "-f")] = DocumentFormat.table,
 ) -> None:
     """Check that pyexec can run here, and say how to fix what stops it."""
-    from .doctor import checks, exit_code
+    from .doctor import checks, exit_code, table
 
     results = checks()
     code = exit_code(results)
@@ -511,15 +519,7 @@ def doctor(
 
         print(json.dumps({"ok": code == 0, "exit_code": code, "checks": [vars(check) for check in results]}))
     else:
-        from rich.table import Table
-
-        styles = {"pass": "green", "fail": "bold red", "warn": "yellow", "info": "dim"}
-        table = Table(box=None, pad_edge=False)
-        for name in ("check", "status", "detail", "fix"):
-            table.add_column(name.upper())
-        for check in results:
-            table.add_row(check.name, f"[{styles[check.status]}]{check.status}[/]", check.detail, check.fix)
-        Output(None).console().print(table)
+        Output(None).console().print(table(results))
     raise typer.Exit(code)
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
+import warnings
+import weakref
 from collections.abc import Iterable
 from dataclasses import astuple, dataclass
 from types import TracebackType
@@ -149,9 +152,16 @@ class ExecCounter:
         self.started_at = 0.0  # wall clock (time.time()) when counting started
         self._counter = ffi.NULL
         self._columns: _Columns | None = None  # allocated on first read
+        # One call at a time: reads share the C buffers, and close frees what a read uses.
+        self._lock = threading.RLock()
+        self._finalizer: weakref.finalize | None = None
 
     def start(self) -> ExecCounter:
         """Loads the BPF program and attaches it: counting starts here."""
+        with self._lock:
+            return self._start()
+
+    def _start(self) -> ExecCounter:
         if self._counter:
             raise PyexecError("this ExecCounter is already started")
         if not os.path.exists(KERNEL_BTF):
@@ -183,6 +193,7 @@ class ExecCounter:
         handle = ffi.new("struct pyexec_counter **")
         check(lib.pyexec_counter_load(config, handle), LOAD)
         self._counter = handle[0]
+        self._finalizer = weakref.finalize(self, _detach_unclosed, self._counter)
         try:
             check(lib.pyexec_counter_attach(self._counter), "attach to sched_process_exec")
         except BaseException:
@@ -196,13 +207,18 @@ class ExecCounter:
         """The kernel features (pyexec.kernel.FEATURES) the loaded program uses:
         those its settings need that the kernel has; the others are False."""
         features = ffi.new("struct exec_features *")
-        lib.pyexec_counter_features(self._started(), features)
+        with self._lock:
+            lib.pyexec_counter_features(self._started(), features)
         return {name: bool(getattr(features, name)) for name in FEATURES}
 
     def close(self) -> None:
-        """Detaches and unloads; the counts are gone. Safe to call twice."""
-        counter, self._counter = self._counter, ffi.NULL
-        lib.pyexec_counter_destroy(counter)
+        """Detaches and unloads; the counts are gone. Safe to call twice, and
+        from any thread: it waits for a read under way."""
+        with self._lock:
+            counter, self._counter = self._counter, ffi.NULL
+            if self._finalizer is not None:
+                self._finalizer.detach()
+            lib.pyexec_counter_destroy(counter)
 
     def __enter__(self) -> ExecCounter:
         return self.start()
@@ -225,23 +241,26 @@ class ExecCounter:
         with os.fsdecode (lossless)."""
         if "path" not in self.by:
             raise PyexecError("snapshot() counts by path: count by path too, or use records()")
-        columns = self._read()
-        if self.by == ("path",) and self.mode == "exec":
-            return dict(zip(columns.paths(), columns.counts()))
-        totals: dict[str, int] = {}
-        for path, count in zip(columns.paths(), columns.counts()):
-            totals[path] = totals.get(path, 0) + count
-        return totals
+        with self._lock:
+            columns = self._read()
+            if self.by == ("path",) and self.mode == "exec":
+                return dict(zip(columns.paths(), columns.counts()))
+            totals: dict[str, int] = {}
+            for path, count in zip(columns.paths(), columns.counts()):
+                totals[path] = totals.get(path, 0) + count
+            return totals
 
     def records(self) -> list[ExecRecord]:
         """Executions per combination of the fields counted by, so far."""
-        columns = self._read()
-        fields = {field: columns.column(field) for field in self.by}
-        if self.mode == "attempts":
-            fields["outcome"] = columns.column("outcome")
+        with self._lock:
+            columns = self._read()
+            fields = {field: columns.column(field) for field in self.by}
+            if self.mode == "attempts":
+                fields["outcome"] = columns.column("outcome")
+            counts = columns.counts()
         return [
             ExecRecord(count, **{field: values[row] for field, values in fields.items()})
-            for row, count in enumerate(columns.counts())
+            for row, count in enumerate(counts)
         ]
 
     def _read(self) -> _Columns:
@@ -259,8 +278,16 @@ class ExecCounter:
     def stats(self) -> ExecStats:
         """What was dropped, truncated or unreadable so far, summed over all CPUs."""
         stats = ffi.new("struct exec_stats *")
-        check(lib.pyexec_counter_stats(self._started(), stats), "read the exec_stats map")
+        with self._lock:
+            check(lib.pyexec_counter_stats(self._started(), stats), "read the exec_stats map")
         return ExecStats(dropped=stats.dropped, truncated=stats.truncated, errors=stats.errors)
+
+
+def _detach_unclosed(counter: object) -> None:
+    """An ExecCounter collected (or left at exit) while started: detached now."""
+    warnings.warn("an ExecCounter was not closed: its BPF program stayed attached until it was "
+                  "collected; use it in a with block or call close()", ResourceWarning, stacklevel=2)
+    lib.pyexec_counter_destroy(counter)
 
 
 def _check_memory_for(max_entries: int) -> None:

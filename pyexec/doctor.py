@@ -126,6 +126,23 @@ def _try_loading(possible: bool) -> list[Check]:
     return results
 
 
+def table(results: list[Check]):
+    """The checks as a rich table; every text in it is data, never markup."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from .report import data
+
+    styles = {"pass": "green", "fail": "bold red", "warn": "yellow", "info": "dim"}
+    rendered = Table(box=None, pad_edge=False)
+    for name in ("check", "status", "detail", "fix"):
+        rendered.add_column(name.upper())
+    for check in results:
+        rendered.add_row(data(check.name), Text(check.status, style=styles[check.status]),
+                         data(check.detail), data(check.fix))
+    return rendered
+
+
 def exit_code(results: list[Check]) -> int:
     """0 when pyexec can run; else the code of the first failure."""
     return next((check.exit_code for check in results if check.status == "fail"), 0)

@@ -183,7 +183,6 @@ class Report:
 
     def table(self, top: int | None = None) -> Table:
         from rich.table import Table
-        from rich.text import Text
 
         columns = self._columns()
         table = Table(box=None, pad_edge=False)
@@ -192,7 +191,7 @@ class Report:
                              style="bold" if name == "count" else None,
                              overflow="fold" if name == "path" else "ellipsis")
         for row in self.ranked(top):
-            table.add_row(*(Text(printable(cell_text(row[name]) or "-")) for name in columns))
+            table.add_row(*(data(row[name]) for name in columns))
         return table
 
     def total_text(self) -> str:
@@ -244,7 +243,11 @@ def to_json(document: Any) -> str:
 def write_csv(out: BinaryIO, rows: list[list[Any]]) -> None:
     """Rows quoted as needed, text written back to the exact bytes it came from."""
     text = io.StringIO(newline="")
-    csv.writer(text, lineterminator="\n").writerows(rows)
+    minimal = csv.writer(text, lineterminator="\n")
+    # csv quotes a field for the line terminator's characters only: a lone \r would split the row.
+    quoted = csv.writer(text, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    for row in rows:
+        (quoted if any("\r" in str(cell) for cell in row) else minimal).writerow(row)
     out.write(os.fsencode(text.getvalue()))
 
 
@@ -253,6 +256,14 @@ def cell_text(value: Any) -> str:
     if isinstance(value, dict):  # outcomes: "ok=3;ENOENT=2", most frequent first
         return ";".join(f"{name}={count}" for name, count in sorted(value.items(), key=lambda item: -item[1]))
     return "" if value is None else str(value)
+
+
+def data(value: Any) -> Text:
+    """A value as a rich cell shows it: plain text, never markup, with control
+    characters and undecodable bytes escaped; "-" when empty."""
+    from rich.text import Text
+
+    return Text(printable(cell_text(value) or "-"))
 
 
 def printable(text: str) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from . import outfile
 from .counter import ExecStats
 from .errors import PyexecError
 from .report import Report, cell_text, to_json, write_csv
@@ -19,19 +19,6 @@ VERSION = 1
 
 class SnapshotError(PyexecError):
     """A file that is not a snapshot pyexec can read."""
-
-
-def write_atomically(path: str, data: bytes) -> None:
-    """Writes data to path so that readers see the old file or the whole new one."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".pyexec-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 def save(report: Report, path: str) -> None:
@@ -48,7 +35,7 @@ def save(report: Report, path: str) -> None:
         "stats": asdict(report.stats),
         **report.document(),
     }
-    write_atomically(path, (to_json(document) + "\n").encode())
+    outfile.write(path, (to_json(document) + "\n").encode())
 
 
 def load(path: str) -> tuple[Report, dict[str, Any]]:
@@ -135,16 +122,15 @@ class Diff:
 
     def table(self, top: int | None = None):
         from rich.table import Table
-        from rich.text import Text
 
-        from .report import printable
+        from .report import data
 
         table = Table(box=None, pad_edge=False)
         for name in self.columns():
             table.add_column(name.upper(), justify="right" if name in ("old", "new", "delta", "uid") else "left")
         styles = {"new": "green", "up": "green", "down": "yellow", "gone": "red"}
         for row in self.changes()[:top]:
-            cells = [Text(printable(cell_text(row[name]) or "-")) for name in self.columns()]
+            cells = [data(row[name]) for name in self.columns()]
             cells[0].stylize(styles[row["change"]])
             table.add_row(*cells)
         return table

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .counter import ExecCounter
-from .report import Report, cell_text, printable
+from .report import Report, data, printable
 
 SORTS = ("rate", "total", "path")
 BAR_WIDTH = 20
@@ -65,7 +65,7 @@ class TopView:
     def _header(self, current: Report, last: Report) -> Text:
         rate = last.total / max(last.duration_s, 1e-9)
         header = Text("pyexec top", style="bold")
-        header.append(f" — {self.watched}\n")
+        header.append(f" — {printable(self.watched)}\n")
         header.append(
             f"{current.total_text()} of {current.rows_text()} in {current.duration_s:.0f} s"
             f" · {rate:.1f}/s now"
@@ -85,9 +85,9 @@ class TopView:
         for row, delta, rate in entries:
             share = row["count"] / total
             cells = [str(row["count"]), str(delta), f"{rate:.1f}", f"{share:.0%}", "█" * round(share * BAR_WIDTH)]
-            cells += [printable(cell_text(row[name]) or "-") for name in fields]
+            cells += [data(row[name]) for name in fields]
             if "path" in current.by:
-                cells.append(printable(row["path"]))
+                cells.append(data(row["path"]))
             table.add_row(*cells)
         return table
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import ctypes
-import json
 import errno
+import gc
+import json
 import os
 import platform
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -223,3 +226,62 @@ def test_no_memory_for_the_read_buffers_is_a_clear_error(monkeypatch) -> None:
         monkeypatch.setattr("pyexec.counter._Columns", no_memory)
         with pytest.raises(PyexecError, match="no memory for the buffers to read 16384 entries"):
             counter.snapshot()
+
+
+def test_one_counter_read_from_threads_gives_each_the_whole_answer(workdir: Path) -> None:
+    binaries = [copy_true(workdir / f"true{i}") for i in range(20)]
+    with ExecCounter(path_prefix=f"{workdir}/") as counter:
+        for binary in binaries:
+            posix_spawn_many(binary, 1)
+        expected = {str(binary): 1 for binary in binaries}
+        answers: list[object] = []
+
+        def read() -> None:
+            for _ in range(50):
+                answers.append(counter.snapshot())
+                answers.append({record.path: record.count for record in counter.records()})
+
+        threads = [threading.Thread(target=read) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(answers) == 400 and all(answer == expected for answer in answers)
+
+
+def test_close_while_another_thread_reads_never_crashes() -> None:
+    for _ in range(10):
+        counter = ExecCounter().start()
+        outcomes: list[str] = []
+
+        def read() -> None:
+            try:
+                while True:
+                    counter.snapshot()
+            except PyexecError:  # closed: "not started"
+                outcomes.append("stopped cleanly")
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        time.sleep(0.02)
+        counter.close()
+        reader.join(timeout=10)
+        assert outcomes == ["stopped cleanly"]
+
+
+def test_a_counter_never_closed_is_detached_when_collected_with_a_warning() -> None:
+    counter = ExecCounter().start()
+    program_ids = bpf_program_ids()
+    with pytest.warns(ResourceWarning, match="not closed"):
+        del counter
+        gc.collect()
+    deadline = time.monotonic() + 10
+    while program_ids & bpf_program_ids() == program_ids and time.monotonic() < deadline:
+        time.sleep(0.05)  # the kernel frees a program after an RCU grace period
+    assert not program_ids <= bpf_program_ids()
+
+
+def bpf_program_ids() -> set[int]:
+    """The ids of the BPF programs loaded on the host, by the kernel's own walk."""
+    listing = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True, check=True)
+    return {program["id"] for program in json.loads(listing.stdout) if program.get("name") == "count_exec"}

@@ -45,6 +45,17 @@ def test_csv_round_trips_the_exact_path_bytes() -> None:
     assert os.fsencode(rows[2][1]) == b'/opt/a,b "c"\nd\xff'
 
 
+def test_csv_round_trips_every_byte_a_path_may_hold() -> None:
+    paths = [os.fsdecode(b"/x/" + bytes([byte]) + b"y") for byte in range(1, 256) if byte != ord("/")]
+    paths += [os.fsdecode(b"/x/a\rb"), os.fsdecode(b"/x/a\r\nb"), os.fsdecode(b'/x/"\r')]
+    report = Report(rows=[{"path": path, "count": 1} for path in paths], stats=ExecStats(0, 0, 0), duration_s=1.0)
+    out = io.BytesIO()
+    report.write_csv(out)
+    rows = list(csv.reader(io.StringIO(os.fsdecode(out.getvalue()), newline="")))
+    assert rows[0] == ["count", "path"]
+    assert sorted(row[1] for row in rows[1:]) == sorted(paths)
+
+
 def test_printable_escapes_control_characters_and_undecodable_bytes() -> None:
     assert printable(ODD) == '/opt/a,b "c"\\nd\\xff'
     assert printable("/usr/bin/[ls]") == "/usr/bin/[ls]"
