@@ -280,10 +280,12 @@ static __always_inline bool starts_with(const char *s, const volatile char *pref
 }
 
 /* Once the path is read: applies --path-prefix, counts a truncation, and
- * clears the path if it was read for the filter only. False: filtered out. */
-static __always_inline bool keep_path(struct exec_key *key, bool complete)
+ * clears the path if it was read for the filter only. False: filtered out.
+ * A resolved path cut to fit keeps its end, not its start, so the prefix
+ * cannot be decided: it is counted (as truncated), never lost. */
+static __always_inline bool keep_path(struct exec_key *key, bool complete, bool resolved)
 {
-	if (filter_prefix_len &&
+	if (filter_prefix_len && (complete || !resolved) &&
 	    !starts_with(key->path, filter_prefix, filter_prefix_len, EXEC_PATH_SIZE))
 		return false;
 	if (!complete)
@@ -435,7 +437,7 @@ static __always_inline void count_exec_key(struct exec_key *key, struct task_str
 			count_loss(errors);
 			return;
 		}
-		if (!keep_path(key, complete))
+		if (!keep_path(key, complete, file))
 			return;
 	}
 	fill_and_count(key, task, task_btf);

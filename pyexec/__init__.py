@@ -8,10 +8,11 @@
 
 import logging
 from .counter import BREAKDOWNS, DEFAULT_MAX_ENTRIES, KEYS, ExecCounter, ExecRecord, ExecStats, libbpf_version
-from .errors import BpfPermissionError, PyexecError, UnsupportedKernelError
+from .errors import ArgumentError, BpfPermissionError, PyexecError, UnsupportedKernelError
 
 __version__ = "0.1.0"
 __all__ = [
+    "ArgumentError",
     "BREAKDOWNS",
     "DEFAULT_MAX_ENTRIES",
     "KEYS",

@@ -6,6 +6,7 @@ import contextlib
 import enum
 import io
 import logging
+import math
 import os
 import pwd
 import signal
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 from . import __version__, outfile
 from .counter import BREAKDOWNS, DEFAULT_MAX_ENTRIES, ExecCounter, libbpf_version
-from .errors import BpfPermissionError, PyexecError, UnsupportedKernelError
+from .errors import ArgumentError, BpfPermissionError, PyexecError, UnsupportedKernelError
 from .kernel import FEATURES
 
 # What only the output needs (pyexec.report, rich, json) is imported once counting
@@ -90,6 +91,17 @@ def parse_uid(value: str) -> int:
         return pwd.getpwnam(value).pw_uid
     except KeyError:
         raise typer.BadParameter(f"no such user: {value!r}", param_hint="'--uid'") from None
+
+
+# The longest wait pyexec takes: threading's waits refuse longer ones (PY_TIMEOUT_MAX).
+LONGEST_SECONDS = 10**9
+
+
+def seconds(value: float | None) -> float | None:
+    """A duration or interval: a finite number of seconds (nan and inf are not)."""
+    if value is not None and not (math.isfinite(value) and value <= LONGEST_SECONDS):
+        raise typer.BadParameter(f"{value} is not a number of seconds up to {LONGEST_SECONDS}")
+    return value
 
 
 def parse_by(value: str) -> tuple[str, ...]:
@@ -201,8 +213,8 @@ def make_counter(
             debug=debug,
             avoid=[feature.value for feature in avoid or ()],
         )
-    except ValueError as error:
-        raise typer.BadParameter(str(error)) from None
+    except ArgumentError as error:  # named as the option that carries it
+        raise typer.BadParameter(str(error), param_hint=f"'--{error.argument.replace('_', '-')}'") from None
 
 
 @contextlib.contextmanager
@@ -332,11 +344,11 @@ def seconds_until(*moments: float | None, tick: float | None = None) -> float | 
 def run(
     duration: Annotated[
         Optional[float],
-        typer.Option(min=0, help="Stop after this many seconds instead of at Ctrl-C or SIGTERM."),
+        typer.Option(min=0, callback=seconds, help="Stop after this many seconds instead of at Ctrl-C or SIGTERM."),
     ] = None,
     interval: Annotated[
         Optional[float],
-        typer.Option(min=0.1, help="Also print what ran in each interval of this many seconds."),
+        typer.Option(min=0.1, callback=seconds, help="Also print what ran in each interval of this many seconds."),
     ] = None,
     count: Annotated[
         Optional[int], typer.Option(min=1, help="With --interval: stop after this many intervals.")
@@ -417,7 +429,7 @@ def run(
 
 @app.command(epilog="Example: sudo pyexec top --interval 2 --by comm,path --sort total")
 def top(
-    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between refreshes.")] = 1.0,
+    interval: Annotated[float, typer.Option(min=0.1, callback=seconds, help="Seconds between refreshes.")] = 1.0,
     sort: Annotated[Sort, typer.Option(help="Order rows by rate (last interval), total or path.")] = Sort.rate,
     rows: Annotated[int, typer.Option(min=1, help="How many rows to show.")] = 30,
     once: Annotated[bool, typer.Option(help="Print one frame, after one interval, and exit.")] = False,

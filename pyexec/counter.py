@@ -13,7 +13,7 @@ from dataclasses import astuple, dataclass
 from types import TracebackType
 
 from ._shim import ffi, lib
-from .errors import LOAD, PyexecError, UnsupportedKernelError, check
+from .errors import LOAD, ArgumentError, PyexecError, UnsupportedKernelError, check
 from .kernel import FEATURES, MINIMUM_FIX
 
 DEFAULT_MAX_ENTRIES: int = lib.EXEC_COUNT_DEFAULT_ENTRIES
@@ -122,33 +122,33 @@ class ExecCounter:
         avoid: Iterable[str] = (),
     ) -> None:
         if not 1 <= max_entries <= 2**31 - 1:
-            raise ValueError(f"max_entries must be between 1 and {2**31 - 1}, not {max_entries}")
+            raise ArgumentError("max_entries", f"max_entries must be between 1 and {2**31 - 1}, not {max_entries}")
         _check_memory_for(max_entries)
         if key not in KEYS:
-            raise ValueError(f"key must be one of {', '.join(KEYS)}, not {key!r}")
+            raise ArgumentError("key", f"key must be one of {', '.join(KEYS)}, not {key!r}")
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+            raise ArgumentError("mode", f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         unknown = [field for field in by if field not in BREAKDOWNS]
         if unknown or not by:
-            raise ValueError(f"by takes one or more of {', '.join(BREAKDOWNS)}, not {by!r}")
+            raise ArgumentError("by", f"by takes one or more of {', '.join(BREAKDOWNS)}, not {by!r}")
         self.max_entries = max_entries
         self.key = key
         self.mode = mode
         self.by = tuple(field for field in BREAKDOWNS if field in by)
         self.uids = tuple(sorted(set(uids)))
         if len(self.uids) > lib.EXEC_UID_FILTER_SIZE or not all(0 <= uid < 2**32 - 1 for uid in self.uids):
-            raise ValueError(f"uids takes up to {lib.EXEC_UID_FILTER_SIZE} uids, each from 0 to {2**32 - 2}")
+            raise ArgumentError("uids", f"uids takes up to {lib.EXEC_UID_FILTER_SIZE} uids, each from 0 to {2**32 - 2}")
         self.cgroup = cgroup
         self._cgroup_id, self._cgroup_level = _cgroup_filter(cgroup)
         self.comm = comm
-        self._comm = _bytes_filter("a command name", comm, lib.EXEC_COMM_SIZE - 1)
+        self._comm = _bytes_filter("comm", "a command name", comm, lib.EXEC_COMM_SIZE - 1)
         self.path_prefix = path_prefix
-        self._path_prefix = _bytes_filter("a path prefix", path_prefix, lib.EXEC_PATH_SIZE - 1)
+        self._path_prefix = _bytes_filter("path_prefix", "a path prefix", path_prefix, lib.EXEC_PATH_SIZE - 1)
         self.exclude_self = exclude_self
         self.debug = debug
         self.avoid = frozenset(avoid)
         if not self.avoid <= FEATURES.keys():
-            raise ValueError(f"avoid takes kernel features among {', '.join(FEATURES)}, not {sorted(self.avoid)!r}")
+            raise ArgumentError("avoid", f"avoid takes kernel features among {', '.join(FEATURES)}, not {sorted(self.avoid)!r}")
         self.started_at = 0.0  # wall clock (time.time()) when counting started
         self._counter = ffi.NULL
         self._columns: _Columns | None = None  # allocated on first read
@@ -298,18 +298,18 @@ def _check_memory_for(max_entries: int) -> None:
     with open("/proc/meminfo") as meminfo:
         available = next((int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:")), None)
     if available is not None and needed > available // 2:
-        raise ValueError(
-            f"max_entries={max_entries} needs about {needed / 2**30:.1f} GiB (the kernel's map is allocated "
+        raise ArgumentError(
+            "max_entries", f"max_entries={max_entries} needs about {needed / 2**30:.1f} GiB (the kernel's map is allocated "
             f"whole, and the buffers to read it), over half of the {available / 2**30:.1f} GiB available: choose fewer"
         )
 
 
-def _bytes_filter(what: str, value: str | None, longest: int) -> bytes:
+def _bytes_filter(argument: str, what: str, value: str | None, longest: int) -> bytes:
     if value is None:
         return b""
     encoded = os.fsencode(value)
     if not 1 <= len(encoded) <= longest or b"\0" in encoded:
-        raise ValueError(f"{what} is 1 to {longest} bytes without NUL, not {value!r}")
+        raise ArgumentError(argument, f"{what} is 1 to {longest} bytes without NUL, not {value!r}")
     return encoded
 
 
@@ -317,13 +317,15 @@ def _cgroup_filter(path: str | None) -> tuple[int, int]:
     """(id, depth) of a cgroup v2 path, as /proc/PID/cgroup writes it or under its mount."""
     if path is None:
         return 0, 0
+    if not path:
+        raise ArgumentError("cgroup", "an empty cgroup path filters nothing: name one, e.g. /system.slice/cron.service")
     from .names import cgroup_names  # re and pwd, imported only when needed
 
     names = cgroup_names()
     relative = names.relative(path)
     cgroup_id = names.id_of(relative) if relative is not None else None
     if relative is None or cgroup_id is None:
-        raise ValueError(f"no such cgroup v2: {path!r}; name it as /proc/PID/cgroup does, e.g. /system.slice/cron.service")
+        raise ArgumentError("cgroup", f"no such cgroup v2: {path!r}; name it as /proc/PID/cgroup does, e.g. /system.slice/cron.service")
     return cgroup_id, len([part for part in relative.split("/") if part])
 
 

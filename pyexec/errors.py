@@ -20,6 +20,14 @@ class PyexecError(Exception):
         return super().__str__()
 
 
+class ArgumentError(PyexecError, ValueError):
+    """A bad argument to ExecCounter; `argument` names it."""
+
+    def __init__(self, argument: str, message: str) -> None:
+        super().__init__(message)
+        self.argument = argument
+
+
 class BpfPermissionError(PyexecError, PermissionError):
     """The kernel refused to load or attach BPF for lack of privilege."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -15,6 +16,8 @@ from .report import Report, cell_text, to_json, write_csv
 
 FORMAT = "pyexec-snapshot"
 VERSION = 1
+# Read no further: a full map of 2^20 entries, every path escaped at its longest, stays below.
+LARGEST = 1 << 30
 
 
 class SnapshotError(PyexecError):
@@ -41,8 +44,14 @@ def save(report: Report, path: str) -> None:
 def load(path: str) -> tuple[Report, dict[str, Any]]:
     """The report saved at path, and its metadata (host, kernel, start, end)."""
     try:
-        with open(path, "rb") as snapshot:
-            document = json.loads(snapshot.read())
+        # O_NONBLOCK: opening a FIFO does not wait for a writer before it is refused.
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as snapshot:
+            if not stat.S_ISREG(os.fstat(snapshot.fileno()).st_mode):
+                raise SnapshotError(f"{path} is not a regular file: give a snapshot saved with pyexec run --save")
+            data = snapshot.read(LARGEST + 1)
+        if len(data) > LARGEST:
+            raise SnapshotError(f"{path} is over {LARGEST >> 20} MiB: too large to be a pyexec snapshot")
+        document = json.loads(data)
     except OSError as error:
         raise SnapshotError(f"cannot read {path}: {error.strerror}") from None
     except ValueError:

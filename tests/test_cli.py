@@ -242,3 +242,21 @@ def test_attempts_json_has_outcomes_per_entry(workdir: Path) -> None:
     stdout = run_around(workload, "--duration", "2", "--format", "json", "--mode", "attempts")
     (ours,) = [row for row in json.loads(stdout)["counts"] if row["path"] == str(missing)]
     assert ours == {"path": str(missing), "count": 2, "outcomes": {"ENOENT": 2}}
+
+
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        (["--duration", "nan"], "--duration"),
+        (["--duration", "inf"], "--duration"),
+        (["--interval", "1e300"], "--interval"),
+        (["--cgroup", ""], "--cgroup"),
+        (["--comm", ""], "--comm"),
+    ],
+)
+def test_bad_numbers_and_empty_filters_are_usage_errors_naming_the_option(option: list[str], says: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", *option])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert says in error and "Traceback" not in error

@@ -11,7 +11,7 @@ import pytest
 
 from pyexec import ExecCounter
 
-from .conftest import bpf, copy_true
+from .conftest import READERS, bpf, copy_true
 from .test_breakdowns import NOBODY, cgroup2, public_true  # noqa: F401 (fixtures)
 from .workload import become, fork_exec_after, join_cgroup, posix_spawn_many
 
@@ -69,6 +69,23 @@ def test_path_prefix_applies_to_the_chosen_key(workdir: Path, key: str) -> None:
         counts = counter.snapshot()
     # Resolved, the link is the binary (inside the prefix); invoked, it is outside it.
     assert counts == ({str(binary): 5} if key == "resolved" else {str(binary): 3})
+
+
+@pytest.mark.parametrize("key, avoid", READERS)
+def test_a_path_too_long_to_check_against_the_prefix_is_counted_as_truncated(
+    workdir: Path, key: str, avoid: tuple[str, ...]
+) -> None:
+    directory = workdir
+    for _ in range(3):
+        directory = directory / ("d" * 100)
+    directory.mkdir(parents=True)
+    binary = copy_true(directory / "true")
+    with ExecCounter(key=key, avoid=avoid, path_prefix=f"{workdir}/") as counter:
+        posix_spawn_many(binary, 3)
+        counts, stats = counter.snapshot(), counter.stats()
+    # Resolved, the path kept is its end; invoked, its start (which matches the prefix).
+    assert sum(counts.values()) == 3 and stats.truncated == 3
+    assert all(str(binary).endswith(path) if key == "resolved" else str(binary).startswith(path) for path in counts)
 
 
 def test_path_prefix_without_counting_by_path(workdir: Path) -> None:

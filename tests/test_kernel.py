@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
 import re
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from pyexec import ExecCounter, PyexecError, UnsupportedKernelError
+from pyexec.doctor import checks, exit_code
 from pyexec.errors import LOAD, check
 from pyexec.kernel import FEATURES, describe
+from pyexec.report import Report
+from pyexec.top import TopView
 
 from .conftest import IN_CI, bpf
+from .workload import posix_spawn_many
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -75,3 +81,27 @@ def test_a_program_the_kernel_rejects_is_an_unsupported_kernel(code: int) -> Non
     with pytest.raises(PyexecError) as other:  # the same errno elsewhere is not the verifier's verdict
         check(-code, "read the exec_count map")
     assert not isinstance(other.value, UnsupportedKernelError)
+
+
+@bpf
+@pytest.mark.kernels
+def test_doctor_passes_and_says_how_each_part_works() -> None:
+    # In-process: the CLI's own doctor test runs it as a subprocess, on the host.
+    results = checks()
+    assert exit_code(results) == 0, [vars(check) for check in results if check.status == "fail"]
+    rows = {check.name: check for check in results}
+    for name, feature in FEATURES.items():
+        assert rows[feature.serves].detail in (describe(name, True), describe(name, False))
+
+
+@bpf
+@pytest.mark.kernels
+def test_a_top_frame_shows_what_ran_since_the_last(true_binary: Path) -> None:
+    with ExecCounter() as counter:
+        view, first = TopView(counter, "rate", 30), Report.of(counter)
+        posix_spawn_many(true_binary, 3)
+        current = Report.of(counter)
+        console = Console(file=io.StringIO(), width=400)
+        console.print(view.frame(current, current.since(first)))
+    shown = [line.split() for line in console.file.getvalue().splitlines() if line.endswith(str(true_binary))]
+    assert [cells[:2] for cells in shown] == [["3", "3"]]

@@ -77,7 +77,6 @@ def test_top_in_a_terminal_shows_the_exact_count_and_q_quits_cleanly(true_binary
     assert b"\x1b[?1049l" in rest  # left the alternate screen
 
 
-@pytest.mark.kernels
 @bpf
 def test_top_once_in_a_pipe_prints_one_plain_frame(true_binary: Path) -> None:
     process = subprocess.Popen([*PYEXEC, "top", "--once", "--interval", "2"], stdout=subprocess.PIPE,
@@ -155,6 +154,22 @@ def test_diff_refuses_files_that_are_not_snapshots(workdir: Path, content: bytes
     assert says in result.stderr and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("source", ["/dev/zero", "fifo", "huge"])
+def test_diff_reads_no_more_than_a_snapshot_can_be(workdir: Path, source: str, monkeypatch) -> None:
+    from pyexec import snapshot
+
+    path = source
+    if source == "fifo":
+        path = str(workdir / "fifo")
+        os.mkfifo(path)
+    if source == "huge":
+        path = str(workdir / "huge.json")
+        Path(path).write_bytes(b" " * 4096)
+        monkeypatch.setattr(snapshot, "LARGEST", 1024)
+    with pytest.raises(snapshot.SnapshotError, match="not a regular file|too large"):
+        snapshot.load(path)
+
+
 @bpf
 def test_maps_lists_a_running_counter_with_its_fill(workdir: Path) -> None:
     binaries = [copy_true(workdir / f"t{i}") for i in range(5)]
@@ -169,7 +184,6 @@ def test_maps_lists_a_running_counter_with_its_fill(workdir: Path) -> None:
     assert ours[0]["key_size"] == 304 and ours[0]["value_size"] == 8 and ours[0]["memlock"] > 0
 
 
-@pytest.mark.kernels
 @bpf
 def test_doctor_passes_here() -> None:
     result = subprocess.run([*PYEXEC, "doctor", "-f", "json"], capture_output=True, text=True)
