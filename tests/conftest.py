@@ -46,6 +46,13 @@ def true_binary(workdir: Path) -> Path:
     return copy_true(workdir / "true")
 
 
+def deep_directory(workdir: Path) -> Path:
+    """A directory under workdir whose path alone is over 300 bytes."""
+    directory = workdir / ("d" * 100) / ("d" * 100) / ("d" * 100)
+    directory.mkdir(parents=True)
+    return directory
+
+
 def copy_true(destination: Path | bytes) -> Path | bytes:
     shutil.copy2(shutil.which("true") or "/bin/true", destination)
     os.chmod(destination, 0o755)

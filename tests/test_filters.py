@@ -11,7 +11,7 @@ import pytest
 
 from pyexec import ExecCounter
 
-from .conftest import READERS, bpf, copy_true
+from .conftest import READERS, bpf, copy_true, deep_directory
 from .test_breakdowns import NOBODY, cgroup2, public_true  # noqa: F401 (fixtures)
 from .workload import become, fork_exec_after, join_cgroup, posix_spawn_many
 
@@ -75,10 +75,7 @@ def test_path_prefix_applies_to_the_chosen_key(workdir: Path, key: str) -> None:
 def test_a_path_too_long_to_check_against_the_prefix_is_counted_as_truncated(
     workdir: Path, key: str, avoid: tuple[str, ...]
 ) -> None:
-    directory = workdir
-    for _ in range(3):
-        directory = directory / ("d" * 100)
-    directory.mkdir(parents=True)
+    directory = deep_directory(workdir)
     binary = copy_true(directory / "true")
     with ExecCounter(key=key, avoid=avoid, path_prefix=f"{workdir}/") as counter:
         posix_spawn_many(binary, 3)

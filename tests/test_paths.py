@@ -20,7 +20,7 @@ from pyexec import ExecCounter, ExecStats
 
 from pyexec.kernel import KEY_FEATURES
 
-from .conftest import STORM, bpf
+from .conftest import STORM, bpf, deep_directory
 from .workload import exe_of_exec, fork_exec_many, posix_spawn_many, run_concurrently
 
 pytestmark = bpf
@@ -171,10 +171,7 @@ def test_execveat_with_at_empty_path(sleeper: Path) -> None:
 def test_a_resolved_path_too_long_keeps_its_end_and_counts_truncated(
     sleeper_build: Path, workdir: Path, avoid: tuple[str, ...]
 ) -> None:
-    directory = workdir
-    for _ in range(3):
-        directory = directory / ("d" * 100)
-    directory.mkdir(parents=True)
+    directory = deep_directory(workdir)
     binary = directory / "sleeper"
     binary.write_bytes(sleeper_build.read_bytes())
     binary.chmod(0o755)
