@@ -22,20 +22,20 @@ if TYPE_CHECKING:
 
 from . import __version__, outfile
 from .counter import BREAKDOWNS, DEFAULT_MAX_ENTRIES, ExecCounter, libbpf_version
-from .errors import ArgumentError, BpfPermissionError, PyexecError, UnsupportedKernelError
+from .errors import (
+    EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NO_PERMISSION, EXIT_OK, EXIT_UNSUPPORTED, EXIT_USAGE,
+    ArgumentError, BpfPermissionError, PyexecError, UnsupportedKernelError,
+)
 from .kernel import FEATURES
 
 # What only the output needs (pyexec.report, rich, json) is imported once counting
 # has begun: start-up, from launch to attached, is what a user waits through.
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-EXIT_UNSUPPORTED = 69  # EX_UNAVAILABLE: the kernel lacks BTF or the tracepoint
-EXIT_NO_PERMISSION = 77  # EX_NOPERM: not root, nor CAP_BPF + CAP_PERFMON
-
 EXIT_CODES_HELP = (
     f"Exit codes: {EXIT_OK} ok, {EXIT_USAGE} usage error, {EXIT_UNSUPPORTED} unsupported kernel "
-    f"(no BTF, missing tracepoint), {EXIT_NO_PERMISSION} no permission (not root, nor CAP_BPF + "
-    f"CAP_PERFMON), {EXIT_ERROR} any other error."
+    f"(no BTF, missing tracepoint, a program the kernel rejects), {EXIT_NO_PERMISSION} no permission "
+    f"(not root, nor CAP_BPF + CAP_PERFMON), {EXIT_INTERRUPTED} interrupted before counting began, "
+    f"{EXIT_ERROR} any other error."
 )
 
 app = typer.Typer(
@@ -43,7 +43,23 @@ app = typer.Typer(
     epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def show_version(wanted: bool) -> None:
+    if wanted:
+        print(f"pyexec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=show_version, is_eager=True, help="Show pyexec's version and exit.")
+    ] = False,
+) -> None:
+    """Count how many times each binary is executed on this host, with eBPF."""
 
 
 def say(message: str) -> None:
@@ -219,11 +235,11 @@ def make_counter(
 
 @contextlib.contextmanager
 def stop_requests() -> Iterator[threading.Event]:
-    """An event set by Ctrl-C or SIGTERM, from before loading until the counts are read,
-    so a stop at any moment still prints them."""
+    """An event set by Ctrl-C, SIGTERM or SIGHUP (the terminal went away), from before
+    loading until the counts are read, so a stop at any moment still prints them."""
     stop = threading.Event()
     handler = lambda signum, frame: stop.set()  # noqa: E731
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield stop
     finally:
@@ -570,7 +586,9 @@ def main(argv: list[str] | None = None) -> None:
         code = typer.main.get_command(app).main(args=argv, prog_name="pyexec", standalone_mode=False)
     except _ClickException as error:
         command = getattr(getattr(error, "ctx", None), "command_path", "pyexec")
-        say(f"{error.format_message()} (see '{command} --help')")
+        message = error.format_message()
+        if message:  # bare pyexec: the help is printed, and no empty error line after it
+            say(f"{message} (see '{command} --help')")
         code = error.exit_code
     except BpfPermissionError as error:
         code = fail(error, EXIT_NO_PERMISSION)
@@ -581,8 +599,8 @@ def main(argv: list[str] | None = None) -> None:
         code = EXIT_ERROR
     except (PyexecError, OSError) as error:
         code = fail(error, EXIT_ERROR)
-    except typer.Abort:
-        code = EXIT_ERROR
+    except (typer.Abort, KeyboardInterrupt):  # Ctrl-C before counting began
+        code = EXIT_INTERRUPTED
     except Exception as error:  # a bug of ours: still one line, and a way to report it
         code = fail(f"internal error: {error!r}; please report it with the command that caused it", EXIT_ERROR)
     sys.exit(code if isinstance(code, int) else EXIT_OK)

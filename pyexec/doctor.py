@@ -6,11 +6,12 @@ import os
 from dataclasses import dataclass
 
 from .counter import KERNEL_BTF, ExecCounter, libbpf_version
-from .errors import BpfPermissionError, PyexecError, UnsupportedKernelError, missing_capabilities
+from .errors import (
+    EXIT_NO_PERMISSION, EXIT_UNSUPPORTED, BpfPermissionError, PyexecError, UnsupportedKernelError, missing_capabilities,
+)
 from .kernel import FEATURES, MINIMUM, MINIMUM_FIX, describe
 from .system import TRACEFS
 
-EXIT_UNSUPPORTED, EXIT_NO_PERMISSION = 69, 77
 
 
 @dataclass(frozen=True)

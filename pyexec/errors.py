@@ -7,6 +7,12 @@ import os
 
 from .kernel import MINIMUM_FIX
 
+# pyexec's exit codes (sysexits.h where one fits), for the CLI and doctor.
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_UNSUPPORTED = 69  # EX_UNAVAILABLE: the kernel lacks BTF, a tracepoint, or rejects the program
+EXIT_NO_PERMISSION = 77  # EX_NOPERM: not root, nor CAP_BPF + CAP_PERFMON
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it: Ctrl-C before counting began
+
 LOAD = "load the BPF program"  # the action whose failure is the verifier's verdict
 ENOTSUPP = 524  # the kernel's own "operation not supported", not in errno
 

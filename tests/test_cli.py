@@ -112,7 +112,7 @@ def test_table_shows_the_count_and_the_lost_executions(true_binary: Path) -> Non
 
 
 @bpf
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_stop_signal_ends_the_run_and_prints_the_counts(true_binary: Path, stop_signal) -> None:
     process = start_run("--format", "json")
     posix_spawn_many(true_binary, 3)
@@ -169,8 +169,21 @@ def test_version_names_pyexec_libbpf_and_the_kernel() -> None:
 def test_help_documents_the_exit_codes() -> None:
     result = subprocess.run([*PYEXEC, "--help"], capture_output=True, text=True, check=True)
     text = " ".join(result.stdout.split())
-    for code in ("0 ok", "2 usage error", "69 unsupported kernel", "77 no permission"):
+    for code in ("0 ok", "2 usage error", "69 unsupported kernel", "77 no permission", "130 interrupted"):
         assert code in text
+
+
+def test_version_h_and_bare_pyexec(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("pyexec ")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "-h"])
+    assert exit_info.value.code == 0 and "Usage: pyexec run" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([])
+    output = capsys.readouterr()
+    assert "Usage: pyexec" in output.out and output.err == ""  # help, and no empty error line
 
 
 @bpf
