@@ -44,19 +44,22 @@ class UnsupportedKernelError(PyexecError, OSError):
 
 _UNSUPPORTED = {errno.ENOENT, errno.ESRCH, errno.EOPNOTSUPP, errno.ENOSYS, ENOTSUPP}
 
-CAPABILITIES_NEEDED = {"CAP_BPF": 39, "CAP_PERFMON": 38}
+# The capabilities pyexec may need, by their bit in CapEff.
+CAPABILITY_BITS = {"CAP_BPF": 39, "CAP_PERFMON": 38, "CAP_SYS_ADMIN": 21}
+COUNTING_CAPABILITIES = ("CAP_BPF", "CAP_PERFMON")  # loading and attaching
 # What the verifier answers when it rejects a program.
 _REJECTED = {errno.EINVAL, errno.EACCES, errno.E2BIG}
 
 
-def check(rc: int, action: str) -> None:
-    """Raises the matching exception when a shim call returned -errno."""
+def check(rc: int, action: str, capabilities: tuple[str, ...] = COUNTING_CAPABILITIES) -> None:
+    """Raises the matching exception when a shim call returned -errno; an EPERM
+    names which of the capabilities the action needs this process lacks."""
     if rc >= 0:
         return
     code = -rc
     reason = os.strerror(code) if code != ENOTSUPP else "Operation not supported"
     if code == errno.EPERM:
-        raise BpfPermissionError(code, f"cannot {action}: {reason}: {permission_fix()}")
+        raise BpfPermissionError(code, f"cannot {action}: {reason}: {permission_fix(capabilities)}")
     if code in _UNSUPPORTED:
         raise UnsupportedKernelError(code, f"cannot {action}: {reason}: {MINIMUM_FIX}")
     if code in _REJECTED and action == LOAD:
@@ -68,19 +71,19 @@ def check(rc: int, action: str) -> None:
     raise error
 
 
-def missing_capabilities() -> list[str]:
-    """The capabilities pyexec needs that this process does not have."""
+def missing_capabilities(capabilities: tuple[str, ...] = COUNTING_CAPABILITIES) -> list[str]:
+    """Those of the capabilities this process does not have."""
     with open("/proc/self/status") as status:
         line = next(line for line in status if line.startswith("CapEff:"))
     effective = int(line.split()[1], 16)
-    return [name for name, bit in CAPABILITIES_NEEDED.items() if not effective >> bit & 1]
+    return [name for name in capabilities if not effective >> CAPABILITY_BITS[name] & 1]
 
 
-def permission_fix() -> str:
-    missing = missing_capabilities()
+def permission_fix(capabilities: tuple[str, ...] = COUNTING_CAPABILITIES) -> str:
+    missing = missing_capabilities(capabilities)
     if missing:
         return (
             f"this process lacks {' and '.join(missing)}: run it as root "
-            "(e.g. sudo pyexec run) or grant it CAP_BPF and CAP_PERFMON"
+            f"(e.g. sudo pyexec) or grant it {' and '.join(capabilities)}"
         )
-    return "the capabilities are there, so kernel lockdown or a security module forbids BPF"
+    return f"the capabilities are there ({' and '.join(capabilities)}), so kernel lockdown or a security module forbids it"

@@ -33,7 +33,8 @@ def list_maps() -> list[MapInfo]:
     """The maps of every pyexec counter loaded on this host (root needed)."""
     infos = ffi.new("struct pyexec_map_info[]", MAX_MAPS)
     found = ffi.new("unsigned int *")
-    check(lib.pyexec_list_maps(infos, MAX_MAPS, found), "list the BPF maps")
+    # Walking the host's maps by id (BPF_MAP_GET_NEXT_ID) is for CAP_SYS_ADMIN alone.
+    check(lib.pyexec_list_maps(infos, MAX_MAPS, found), "list the BPF maps", ("CAP_SYS_ADMIN",))
     return [
         MapInfo(
             id=info.id,

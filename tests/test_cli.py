@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -273,3 +274,24 @@ def test_bad_numbers_and_empty_filters_are_usage_errors_naming_the_option(option
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert says in error and "Traceback" not in error
+
+
+# A user with CAP_BPF and CAP_PERFMON but not root: counting works, what needs more says so.
+AS_BPF_USER = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+               "--inh-caps=+bpf,+perfmon", "--ambient-caps=+bpf,+perfmon"]
+
+
+@bpf
+@pytest.mark.skipif(os.geteuid() != 0, reason="setpriv to another user needs root")
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        # tracefs is root's alone (0700, as the kernel mounts it), or not mounted at all.
+        (["run", "--mode", "attempts", "--duration", "0"], r"tracefs is mounted at|mounting it failed \(Operation not permitted"),
+        (["maps"], "lacks CAP_SYS_ADMIN"),
+    ],
+)
+def test_what_the_capabilities_do_not_cover_is_a_permission_error(command: list[str], says: str) -> None:
+    result = subprocess.run([*AS_BPF_USER, *PYEXEC, *command], capture_output=True, text=True)
+    assert result.returncode == 77, result.stderr
+    assert re.search(says, result.stderr) and result.stderr.count("\n") == 1
