@@ -8,11 +8,12 @@
 
 import logging
 from .counter import BREAKDOWNS, DEFAULT_MAX_ENTRIES, KEYS, ExecCounter, ExecRecord, ExecStats, libbpf_version
-from .errors import ArgumentError, BpfPermissionError, PyexecError, UnsupportedKernelError
+from .errors import ArgumentError, ArgumentTypeError, BpfPermissionError, PyexecError, UnsupportedKernelError
 
 __version__ = "0.1.0"
 __all__ = [
     "ArgumentError",
+    "ArgumentTypeError",
     "BREAKDOWNS",
     "DEFAULT_MAX_ENTRIES",
     "KEYS",

@@ -11,9 +11,10 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import astuple, dataclass
 from types import TracebackType
+from typing import Any
 
 from ._shim import ffi, lib
-from .errors import LOAD, ArgumentError, PyexecError, UnsupportedKernelError, check
+from .errors import LOAD, ArgumentError, ArgumentTypeError, PyexecError, UnsupportedKernelError, check
 from .kernel import FEATURES, MINIMUM_FIX
 
 DEFAULT_MAX_ENTRIES: int = lib.EXEC_COUNT_DEFAULT_ENTRIES
@@ -121,6 +122,8 @@ class ExecCounter:
         debug: bool = False,
         avoid: Iterable[str] = (),
     ) -> None:
+        _check_types(max_entries=max_entries, key=key, mode=mode, by=by, uids=uids, cgroup=cgroup, comm=comm,
+                     path_prefix=path_prefix, exclude_self=exclude_self, debug=debug, avoid=avoid)
         if not 1 <= max_entries <= 2**31 - 1:
             raise ArgumentError("max_entries", f"max_entries must be between 1 and {2**31 - 1}, not {max_entries}")
         _check_memory_for(max_entries)
@@ -281,6 +284,30 @@ class ExecCounter:
         with self._lock:
             check(lib.pyexec_counter_stats(self._started(), stats), "read the exec_stats map")
         return ExecStats(dropped=stats.dropped, truncated=stats.truncated, errors=stats.errors)
+
+
+# What each argument of ExecCounter takes: a type, or for collections ("of", type).
+_ARGUMENT_TYPES: dict[str, Any] = {
+    "max_entries": int, "key": str, "mode": str, "by": ("of", str), "uids": ("of", int), "cgroup": (str, type(None)),
+    "comm": (str, type(None)), "path_prefix": (str, type(None)), "exclude_self": bool, "debug": bool,
+    "avoid": ("of", str),
+}
+
+
+def _check_types(**arguments: Any) -> None:
+    """Each argument of its type (bool is no int here, a str no collection of str)."""
+    for name, value in arguments.items():
+        wanted = _ARGUMENT_TYPES[name]
+        if isinstance(wanted, tuple) and wanted[0] == "of":
+            ok = isinstance(value, (list, tuple, set, frozenset)) and all(
+                isinstance(item, wanted[1]) and not isinstance(item, bool) for item in value)
+            what = f"a list, tuple or set of {wanted[1].__name__}"
+        else:
+            ok = isinstance(value, wanted) and (wanted is bool or not isinstance(value, bool))
+            what = " or ".join("None" if kind is type(None) else kind.__name__ for kind in (
+                wanted if isinstance(wanted, tuple) else (wanted,)))
+        if not ok:
+            raise ArgumentTypeError(name, f"{name} takes {what}, not {value!r}")
 
 
 def _detach_unclosed(counter: object) -> None:

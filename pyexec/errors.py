@@ -34,6 +34,14 @@ class ArgumentError(PyexecError, ValueError):
         self.argument = argument
 
 
+class ArgumentTypeError(PyexecError, TypeError):
+    """An argument to ExecCounter of the wrong type; `argument` names it."""
+
+    def __init__(self, argument: str, message: str) -> None:
+        super().__init__(message)
+        self.argument = argument
+
+
 class BpfPermissionError(PyexecError, PermissionError):
     """The kernel refused to load or attach BPF for lack of privilege."""
 

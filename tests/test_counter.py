@@ -285,3 +285,23 @@ def bpf_program_ids() -> set[int]:
     """The ids of the BPF programs loaded on the host, by the kernel's own walk."""
     listing = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True, check=True)
     return {program["id"] for program in json.loads(listing.stdout) if program.get("name") == "count_exec"}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "names"),
+    [
+        ({"by": "path"}, TypeError, "by"),
+        ({"max_entries": 1.5}, TypeError, "max_entries"),
+        ({"max_entries": True}, TypeError, "max_entries"),
+        ({"uids": ["root"]}, TypeError, "uids"),
+        ({"exclude_self": "no"}, TypeError, "exclude_self"),
+        ({"max_entries": 0}, ValueError, "max_entries"),
+        ({"key": "inode"}, ValueError, "key"),
+        ({"cgroup": ""}, ValueError, "cgroup"),
+    ],
+)
+def test_bad_arguments_are_named_and_caught_as_pyexec_errors(arguments: dict, error: type, names: str) -> None:
+    with pytest.raises(PyexecError) as raised:
+        ExecCounter(**arguments)
+    assert isinstance(raised.value, error) and raised.value.argument == names
+    assert names in str(raised.value)
