@@ -267,11 +267,16 @@ class StatusLine:
             sys.stderr.flush()
 
 
+stdout_closed = False  # set by main: results cannot go to stdout
+
+
 class Output:
     """Where results go: stdout as they come, or a file written whole at the end."""
 
     def __init__(self, path: str | None) -> None:
         self.path = None if path == outfile.STDOUT else path
+        if self.path is None and stdout_closed:
+            raise PyexecError("standard output is closed: give --output FILE, or run with stdout open")
         self._kept = io.BytesIO()  # what goes to the file, when there is one
         self.stream: BinaryIO = self._kept if self.path else sys.stdout.buffer
         self._console = None
@@ -288,7 +293,7 @@ class Output:
             terminal = self.path is None and sys.stdout.isatty()
             # In a pipe or a file, long paths stay on one line rather than fold at 80 columns.
             self._console = Console(
-                file=io.TextIOWrapper(self.stream, write_through=True) if self.path else None,
+                file=io.TextIOWrapper(self.stream, encoding="utf-8", write_through=True) if self.path else None,
                 highlight=False, soft_wrap=True, width=None if terminal else 1 << 16,
                 force_terminal=False if not terminal else None,
             )
@@ -582,6 +587,14 @@ _ClickException: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: errors become one line on stderr and a documented exit code."""
+    global stdout_closed
+    # Started with stdout or stderr closed (>&-): Python made them None.
+    stdout_closed = sys.stdout is None
+    sys.stdout = sys.stdout or open(os.devnull, "w")
+    sys.stderr = sys.stderr or open(os.devnull, "w")
+    for stream in (sys.stdout, sys.stderr):  # an ASCII-only locale shows the rest escaped
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     try:
         code = typer.main.get_command(app).main(args=argv, prog_name="pyexec", standalone_mode=False)
     except _ClickException as error:

@@ -248,7 +248,7 @@ def write_csv(out: BinaryIO, rows: list[list[Any]]) -> None:
     quoted = csv.writer(text, lineterminator="\n", quoting=csv.QUOTE_ALL)
     for row in rows:
         (quoted if any("\r" in str(cell) for cell in row) else minimal).writerow(row)
-    out.write(os.fsencode(text.getvalue()))
+    out.write(text.getvalue().encode("utf-8", "surrogateescape"))  # as os.fsencode, in any locale
 
 
 def cell_text(value: Any) -> str:
@@ -268,5 +268,6 @@ def data(value: Any) -> Text:
 
 def printable(text: str) -> str:
     """Text as a terminal can show it: undecodable bytes and control characters escaped."""
-    shown = os.fsencode(text).decode("utf-8", "backslashreplace")
+    # As os.fsencode under UTF-8; under an ASCII locale that could not encode a snapshot's UTF-8 text.
+    shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown)

@@ -295,3 +295,38 @@ def test_what_the_capabilities_do_not_cover_is_a_permission_error(command: list[
     result = subprocess.run([*AS_BPF_USER, *PYEXEC, *command], capture_output=True, text=True)
     assert result.returncode == 77, result.stderr
     assert re.search(says, result.stderr) and result.stderr.count("\n") == 1
+
+
+def closing(fd: int) -> Callable[[], None]:
+    return lambda: os.close(fd)
+
+
+@bpf
+def test_a_closed_stdout_is_one_clear_line_before_counting() -> None:
+    result = subprocess.run([*PYEXEC, "run", "--duration", "0"], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=closing(1))
+    assert result.returncode == 1
+    assert "standard output is closed" in result.stderr and "internal error" not in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+@bpf
+def test_a_closed_stderr_still_gives_the_counts() -> None:
+    result = subprocess.run([*PYEXEC, "run", "--duration", "0", "--format", "json"], stdout=subprocess.PIPE,
+                            preexec_fn=closing(2))
+    assert result.returncode == 0 and json.loads(result.stdout)["total"] >= 0
+
+
+def test_an_ascii_only_stdout_shows_other_characters_escaped(tmp_path: Path) -> None:
+    from pyexec import ExecStats
+    from pyexec.report import Report
+    from pyexec.snapshot import save
+
+    old, new = str(tmp_path / "old.json"), str(tmp_path / "new.json")
+    save(Report(rows=[], stats=ExecStats(0, 0, 0), duration_s=1.0), old)
+    save(Report(rows=[{"path": "/opt/tést·", "count": 2}], stats=ExecStats(0, 0, 0), duration_s=1.0), new)
+    for environment in ({"PYTHONIOENCODING": "ascii"}, {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}):
+        result = subprocess.run([*PYEXEC, "diff", old, new], capture_output=True,
+                                env={**os.environ, **environment})
+        assert result.returncode == 0, result.stderr
+        assert b"/opt/t" in result.stdout and b"internal error" not in result.stderr
