@@ -6,25 +6,33 @@
         print(counter.snapshot())   # {"/usr/bin/ls": 1, ...}
 """
 
-import logging
-from .counter import BREAKDOWNS, DEFAULT_MAX_ENTRIES, KEYS, ExecCounter, ExecRecord, ExecStats, libbpf_version
-from .errors import ArgumentError, ArgumentTypeError, BpfPermissionError, PyexecError, UnsupportedKernelError
+import importlib
 
 __version__ = "0.1.0"
-__all__ = [
-    "ArgumentError",
-    "ArgumentTypeError",
-    "BREAKDOWNS",
-    "DEFAULT_MAX_ENTRIES",
-    "KEYS",
-    "BpfPermissionError",
-    "ExecCounter",
-    "ExecRecord",
-    "ExecStats",
-    "PyexecError",
-    "UnsupportedKernelError",
-    "libbpf_version",
-]
 
-# A library stays quiet unless its user configures logging.
-logging.getLogger(__name__).addHandler(logging.NullHandler())
+# Where each public name lives: imported on first use, so that `import pyexec`
+# (which the pyexec command does first) costs nearly nothing.
+_PUBLIC = {
+    "BREAKDOWNS": "counter",
+    "DEFAULT_MAX_ENTRIES": "counter",
+    "KEYS": "counter",
+    "ExecCounter": "counter",
+    "ExecRecord": "counter",
+    "ExecStats": "counter",
+    "libbpf_version": "counter",
+    "ArgumentError": "errors",
+    "ArgumentTypeError": "errors",
+    "BpfPermissionError": "errors",
+    "PyexecError": "errors",
+    "UnsupportedKernelError": "errors",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> object:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'pyexec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    globals()[name] = value
+    return value
+

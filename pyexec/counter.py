@@ -38,6 +38,8 @@ BREAKDOWNS = {
     "cgroup": lib.EXEC_BY_CGROUP,
 }
 
+# A library stays quiet unless its user configures logging.
+logging.getLogger("pyexec").addHandler(logging.NullHandler())
 libbpf_logger = logging.getLogger("pyexec.libbpf")
 _LIBBPF_LEVELS = (logging.WARNING, logging.INFO, logging.DEBUG)  # libbpf's 0, 1, 2
 

@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -330,3 +331,20 @@ def test_an_ascii_only_stdout_shows_other_characters_escaped(tmp_path: Path) -> 
                                 env={**os.environ, **environment})
         assert result.returncode == 0, result.stderr
         assert b"/opt/t" in result.stdout and b"internal error" not in result.stderr
+
+
+@bpf
+def test_ctrl_c_at_any_moment_of_start_up_is_quiet() -> None:
+    for delay in (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3):
+        process = subprocess.Popen([*PYEXEC, "run", "--duration", "5", "--format", "json"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+        if b"init_import_site" in stderr or (b"Traceback" in stderr and b"/pyexec/" not in stderr):
+            continue  # still in the interpreter's own start (site, runpy), before any code of ours
+        assert b"Traceback" not in stderr and b"internal error" not in stderr, (delay, stderr)
+        # Before counting began: 130 (or, before Python's own handler is in place, death by
+        # SIGINT, which a shell reports as 130 too) and nothing on stdout; after: the counts, and 0.
+        outcomes = ((130, True), (-signal.SIGINT, True), (0, False))
+        assert (process.returncode, stdout == b"") in outcomes, (delay, process.returncode, stderr)
