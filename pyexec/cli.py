@@ -270,6 +270,22 @@ class StatusLine:
 stdout_closed = False  # set by main: results cannot go to stdout
 
 
+class TrimmedLines(io.TextIOBase):
+    """Writes text on to another stream with the spaces at the end of each line removed."""
+
+    def __init__(self, out: Any) -> None:
+        self.out, self.pending = out, ""
+
+    def write(self, text: str) -> int:
+        *lines, self.pending = (self.pending + text).split("\n")
+        if lines:
+            self.out.write("".join(line.rstrip(" ") + "\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
 class Output:
     """Where results go: stdout as they come, or a file written whole at the end."""
 
@@ -291,9 +307,11 @@ class Output:
             from rich.console import Console
 
             terminal = self.path is None and sys.stdout.isatty()
-            # In a pipe or a file, long paths stay on one line rather than fold at 80 columns.
+            text = io.TextIOWrapper(self.stream, encoding="utf-8", write_through=True) if self.path else sys.stdout
+            # In a pipe or a file, long paths stay on one line rather than fold at 80 columns,
+            # and lines end without the padding that aligns a table's last column.
             self._console = Console(
-                file=io.TextIOWrapper(self.stream, encoding="utf-8", write_through=True) if self.path else None,
+                file=text if terminal else TrimmedLines(text),
                 highlight=False, soft_wrap=True, width=None if terminal else 1 << 16,
                 force_terminal=False if not terminal else None,
             )

@@ -348,3 +348,18 @@ def test_ctrl_c_at_any_moment_of_start_up_is_quiet() -> None:
         # SIGINT, which a shell reports as 130 too) and nothing on stdout; after: the counts, and 0.
         outcomes = ((130, True), (-signal.SIGINT, True), (0, False))
         assert (process.returncode, stdout == b"") in outcomes, (delay, process.returncode, stderr)
+
+
+def test_a_table_in_a_pipe_has_no_trailing_padding(tmp_path: Path) -> None:
+    from pyexec import ExecStats
+    from pyexec.report import Report
+    from pyexec.snapshot import save
+
+    old, new = str(tmp_path / "old.json"), str(tmp_path / "new.json")
+    save(Report(rows=[], stats=ExecStats(0, 0, 0), duration_s=1.0), old)
+    rows = [{"path": "/a/very/long/path/to/a/binary", "count": 2}, {"path": "/b", "count": 1}]
+    save(Report(rows=rows, stats=ExecStats(0, 0, 0), duration_s=1.0), new)
+    result = subprocess.run([*PYEXEC, "diff", old, new], capture_output=True, text=True, check=True)
+    lines = result.stdout.splitlines()
+    assert any(line.endswith("/b") for line in lines)
+    assert all(line == line.rstrip() for line in lines), lines
