@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pyexec import ExecCounter
 from pyexec._shim import lib
-from pyexec.kernel import FEATURES, KEY_FEATURES, describe
+from pyexec.kernel import FEATURES, KEY_FEATURES
 
 ROOT = Path(__file__).resolve().parent.parent
 LOADGEN = ROOT / "build" / "loadgen"
@@ -238,8 +238,9 @@ def write_report(path: Path, args, startup, storm_result, map_read) -> None:
     read_ratio = map_read["per_key"] / map_read["batch"]
     lost = (resolved["lost"], invoked["lost"])
     ways = "\n".join(
-        f"| `--key {key}` | {describe(feature, not avoid)} ({'before' if avoid else 'from'} "
-        f"{FEATURES[feature].kernel}) | {way['ns_per_exec']:.0f} ns | {way['ratio']:.2f}× | {way['lost']} |"
+        f"| `--key {key}` | {FEATURES[feature].without_it if avoid else FEATURES[feature].with_it} "
+        f"({'before' if avoid else 'from'} {FEATURES[feature].kernel}) | {way['ns_per_exec']:.0f} ns "
+        f"| {way['ratio']:.2f}× | {way['lost']} |"
         for key, avoid in PYEXEC_WAYS
         for feature in [KEY_FEATURES[key]]
         for way in [storm_result[pyexec_tool(key, avoid).name]]
