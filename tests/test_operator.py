@@ -44,7 +44,8 @@ def read_until(fd: int, pattern: re.Pattern, timeout: float = 15.0) -> bytes:
 
 
 @bpf
-def test_top_in_a_terminal_shows_the_exact_count_and_q_quits_cleanly(true_binary: Path) -> None:
+@pytest.mark.parametrize("way_out", ["q", signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["q", "INT", "TERM", "HUP"])
+def test_top_in_a_terminal_shows_the_exact_count_and_quits_cleanly(true_binary: Path, way_out) -> None:
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 250, 0, 0))
     before = termios.tcgetattr(slave)
@@ -58,7 +59,10 @@ def test_top_in_a_terminal_shows_the_exact_count_and_q_quits_cleanly(true_binary
         posix_spawn_many(true_binary, 5)
         row = re.compile(rb"(?m)^\s*5\s+\d+\s+[\d.]+\s+\d+%.*" + re.escape(os.fsencode(true_binary)))
         read_until(master, row)
-        os.write(master, b"q")
+        if way_out == "q":
+            os.write(master, b"q")
+        else:
+            process.send_signal(way_out)
         rest = b""  # read on, or top blocks writing to a full terminal
         deadline = time.monotonic() + 10
         while process.poll() is None and time.monotonic() < deadline:
@@ -74,7 +78,7 @@ def test_top_in_a_terminal_shows_the_exact_count_and_q_quits_cleanly(true_binary
         os.close(master)
         os.close(slave)
     assert after[3] & (termios.ECHO | termios.ICANON) == before[3] & (termios.ECHO | termios.ICANON)
-    assert b"\x1b[?1049l" in rest  # left the alternate screen
+    assert b"\x1b[?1049l" in rest and b"\x1b[?25h" in rest  # left the alternate screen, cursor shown
 
 
 @bpf
