@@ -6,13 +6,13 @@ import json
 import os
 import socket
 import stat
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from . import outfile
 from .counter import ExecStats
 from .errors import PyexecError
-from .report import Report, cell_text, to_json, write_csv
+from .report import FIELDS, Report, cell_text, to_json, write_csv
 
 FORMAT = "pyexec-snapshot"
 VERSION = 1
@@ -22,6 +22,14 @@ LARGEST = 1 << 30
 
 class SnapshotError(PyexecError):
     """A file that is not a snapshot pyexec can read."""
+
+
+# The fields a snapshot must have, and their JSON types.
+_FIELDS: dict[str, Any] = {
+    "counts": list, "stats": dict, "duration_s": (int, float), "by": list, "mode": str, "key": str,
+    "started_at": (int, float),
+}
+_KIND_NAMES = {list: "a list", dict: "an object", str: "a string", (int, float): "a number"}
 
 
 def save(report: Report, path: str) -> None:
@@ -62,21 +70,29 @@ def load(path: str) -> tuple[Report, dict[str, Any]]:
         raise SnapshotError(
             f"{path} is a snapshot of version {document.get('version')!r}; this pyexec reads version {VERSION}"
         )
-    try:
-        report = Report(
-            rows=document["counts"],
-            stats=ExecStats(**document["stats"]),
-            duration_s=float(document["duration_s"]),
-            by=tuple(document["by"]),
-            mode=document["mode"],
-            key=document["key"],
-            started_at=float(document["started_at"]),
-        )
-        for row in report.rows:  # every row has its fields and a count
-            report.identity(row)
-            int(row["count"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise SnapshotError(f"{path} is a damaged pyexec snapshot ({error!r} is missing or wrong)") from None
+    for field, kind in _FIELDS.items():
+        if not isinstance(document.get(field), kind) or isinstance(document.get(field), bool):
+            raise SnapshotError(f"{path} is a damaged pyexec snapshot: {field!r} is missing or not {_KIND_NAMES[kind]}")
+    stats, by = document["stats"], tuple(document["by"])
+    for name in fields(ExecStats):
+        if not isinstance(stats.get(name.name), int):
+            raise SnapshotError(f"{path} is a damaged pyexec snapshot: 'stats' lacks the count {name.name!r}")
+    if not all(name in FIELDS for name in by):
+        raise SnapshotError(f"{path} is a damaged pyexec snapshot: 'by' names a field other than {', '.join(FIELDS)}")
+    needed = ("count", *(name for breakdown in by for name in FIELDS[breakdown]))
+    for number, row in enumerate(document["counts"], start=1):
+        missing = [name for name in needed if not isinstance(row, dict) or name not in row]
+        if missing or not isinstance(row["count"], int):
+            raise SnapshotError(f"{path} is a damaged pyexec snapshot: count {number} lacks {(missing or ['count'])[0]!r}")
+    report = Report(
+        rows=document["counts"],
+        stats=ExecStats(**{name.name: stats[name.name] for name in fields(ExecStats)}),
+        duration_s=float(document["duration_s"]),
+        by=by,
+        mode=document["mode"],
+        key=document["key"],
+        started_at=float(document["started_at"]),
+    )
     metadata = {name: document.get(name) for name in ("host", "kernel", "start", "end")}
     return report, metadata
 

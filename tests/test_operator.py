@@ -147,7 +147,12 @@ def test_diff_of_two_snapshots_reports_the_workload_between_them(workdir: Path) 
         (b'{"hello": "world"}', "is not a pyexec snapshot"),
         (b'{"format": "pyexec-snapshot", "version": 1, "cou', "not JSON, or cut short"),
         (b'{"format": "pyexec-snapshot", "version": 99}', "of version 99"),
-        (b'{"format": "pyexec-snapshot", "version": 1}', "damaged"),
+        (b'{"format": "pyexec-snapshot", "version": 1}', "damaged pyexec snapshot: 'counts' is missing"),
+        (b'{"format": "pyexec-snapshot", "version": 1, "counts": [{"path": "/x"}], "stats": {"dropped": 0, '
+         b'"truncated": 0, "errors": 0}, "duration_s": 1, "by": ["path"], "mode": "exec", "key": "resolved", '
+         b'"started_at": 0}', "count 1 lacks 'count'"),
+        (b'{"format": "pyexec-snapshot", "version": 1, "counts": [], "stats": {"dropped": 0}, "duration_s": 1, '
+         b'"by": ["path"], "mode": "exec", "key": "resolved", "started_at": 0}', "'stats' lacks the count 'truncated'"),
     ],
 )
 def test_diff_refuses_files_that_are_not_snapshots(workdir: Path, content: bytes, says: str) -> None:
