@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, Iterator, Optional
 import typer
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from .report import Report
 
 from . import __version__, outfile
@@ -317,6 +319,15 @@ class Output:
             )
         return self._console
 
+    def show(self, text: "Text") -> None:
+        """Text styled on a terminal; elsewhere its characters, written at once (rich
+        takes a second to lay out 100k lines that need no layout)."""
+        console = self.console()
+        if console.is_terminal:
+            console.print(text)
+        else:
+            console.file.write(text.plain + "\n")
+
     def close(self) -> None:
         if self.path:
             outfile.write(self.path, self._kept.getvalue())
@@ -350,7 +361,7 @@ def render(report: "Report", output_format: OutputFormat, out: Output, top: int 
         console = out.console()
         if intervals:
             console.print(f"── total · {timestamp(report.started_at)} – {timestamp(report.ended_at)}")
-        console.print(report.table(top))
+        out.show(report.table(top))
         console.print(report.summary())
 
 

@@ -16,7 +16,6 @@ from .counter import ExecCounter, ExecRecord, ExecStats
 from .names import cgroup_names, container, user_name
 
 if TYPE_CHECKING:  # rich costs 40 ms to import: only done when a table is drawn
-    from rich.table import Table
     from rich.text import Text
 
 # The fields each breakdown shows: its value, and what people read for it.
@@ -181,17 +180,28 @@ class Report:
     def csv_header(self, interval: bool = False) -> list[str]:
         return (["interval"] if interval else []) + self._columns()
 
-    def table(self, top: int | None = None) -> Table:
-        from rich.table import Table
+    def table(self, top: int | None = None) -> Text:
+        """The counts in aligned columns, count first and the path last. Built as one
+        Text rather than a rich Table: 100k rows print in a second, not twenty."""
+        from rich.cells import cell_len
+        from rich.text import Text
 
         columns = self._columns()
-        table = Table(box=None, pad_edge=False)
-        for name in columns:
-            table.add_column(name.upper(), justify="right" if name in ("count", "uid") else "left",
-                             style="bold" if name == "count" else None,
-                             overflow="fold" if name == "path" else "ellipsis")
-        for row in self.ranked(top):
-            table.add_row(*(data(row[name]) for name in columns))
+        rows = [[name.upper() for name in columns]]
+        rows += [[printable(cell_text(row[name]) or "-") for name in columns] for row in self.ranked(top)]
+        def width(cell: str) -> int:
+            return len(cell) if cell.isascii() else cell_len(cell)  # the same, and quicker
+
+        widths = [max(width(row[at]) for row in rows) for at in range(len(columns))]
+        right = [name in ("count", "uid") for name in columns]
+
+        def line(cells: list[str]) -> str:
+            padded = (" " * (room - width(cell)) + cell if flush_right else cell + " " * (room - width(cell))
+                      for cell, room, flush_right in zip(cells, widths, right))
+            return "  ".join(padded).rstrip()
+
+        table = Text("\n".join(line(cells) for cells in rows))
+        table.stylize("bold", 0, len(line(rows[0])))
         return table
 
     def total_text(self) -> str:
@@ -270,4 +280,6 @@ def printable(text: str) -> str:
     """Text as a terminal can show it: undecodable bytes and control characters escaped."""
     # As os.fsencode under UTF-8; under an ASCII locale that could not encode a snapshot's UTF-8 text.
     shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if shown.isprintable():  # nearly always: one C call, not one per character
+        return shown
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown)

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import time
 
 from pyexec import ExecStats
 from pyexec.report import Report, printable, to_json
@@ -74,3 +75,21 @@ def test_summary_says_one_in_the_singular() -> None:
 
 def test_stats_subtract_field_by_field() -> None:
     assert ExecStats(dropped=5, truncated=3, errors=1) - ExecStats(2, 3, 0) == ExecStats(3, 0, 1)
+
+
+def test_a_table_of_100k_rows_prints_in_about_the_time_json_does(tmp_path) -> None:
+    from pyexec.cli import Output, OutputFormat, render
+
+    rows = [{"path": f"/usr/lib/some/dir/binary{i}", "count": i % 97 + 1} for i in range(100_000)]
+    report = Report(rows=rows, stats=ExecStats(0, 0, 0), duration_s=1.0)
+    seconds = {}
+    for output_format in (OutputFormat.json, OutputFormat.table):
+        out = Output(str(tmp_path / output_format.value))
+        started = time.perf_counter()
+        render(report, output_format, out, None, [])
+        out.close()
+        seconds[output_format.value] = time.perf_counter() - started
+    # A rich Table took some 60 times as long as JSON here; the bound leaves room for a noisy machine.
+    assert seconds["table"] < 4 * seconds["json"] + 0.5, seconds
+    lines = (tmp_path / "table").read_text().splitlines()
+    assert len(lines) == 100_002 and lines[1] == "   97  /usr/lib/some/dir/binary10087"
