@@ -12,7 +12,8 @@ import time
 import tty
 from typing import Any, Iterator
 
-from rich.console import Console, Group
+from rich.console import Console, ConsoleOptions, Group
+from rich.measure import Measurement
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -76,20 +77,42 @@ class TopView:
     def _table(self, current: Report, entries: list[tuple[dict[str, Any], int, float]], total: int) -> Table:
         fields = [name for name in current.fields if name not in ("path", "outcomes")]
         table = Table(box=None, pad_edge=False, expand=False)
-        for name in ("total", "last", "rate/s", "share", ""):
-            table.add_column(name.upper(), justify="right" if name else "left")
+        # Numbers are never cut (no_wrap: rich narrows the other columns first); the bar
+        # is cropped, and names lose their start to an ellipsis, on a narrow terminal.
+        for name in ("total", "last", "rate/s", "share"):
+            table.add_column(name.upper(), justify="right", no_wrap=True)
+        table.add_column("", overflow="crop")
         for name in fields:
             table.add_column(name.upper())
         if "path" in current.by:
-            table.add_column("PATH", overflow="fold")
+            table.add_column("PATH")
         for row, delta, rate in entries:
             share = row["count"] / total
             cells = [str(row["count"]), str(delta), f"{rate:.1f}", f"{share:.0%}", "█" * round(share * BAR_WIDTH)]
-            cells += [data(row[name]) for name in fields]
+            cells += [EndKept(data(row[name])) for name in fields]
             if "path" in current.by:
-                cells.append(data(row["path"]))
+                cells.append(EndKept(data(row["path"])))
             table.add_row(*cells)
         return table
+
+
+class EndKept:
+    """Text in a column narrower than it: its start replaced by an ellipsis, so the
+    end of a path (the binary's name) stays on one line."""
+
+    def __init__(self, text: Text) -> None:
+        self.text = text
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(min(2, self.text.cell_len), self.text.cell_len)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Text]:
+        room = max(options.max_width, 2)
+        shown = self.text
+        if shown.cell_len > room:
+            shown = Text("…") + shown[len(shown) - (room - 1):]  # cells of a wide character may not add up
+        shown.no_wrap, shown.overflow = True, "crop"
+        yield shown
 
 
 @contextlib.contextmanager

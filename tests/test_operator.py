@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import re
@@ -285,3 +286,22 @@ def test_intervals_in_every_format_to_a_file(true_binary: Path, workdir: Path, o
         lines = text.decode().splitlines()
         assert [line.split(" · ")[0] for line in lines if line.startswith("──")] == ["── interval 1", "── interval 2", "── total"]
         assert f"3  {true_binary}" in [line.strip() for line in lines]
+
+
+@pytest.mark.parametrize("width", [40, 80])
+def test_a_top_frame_fits_a_narrow_terminal_numbers_whole_paths_cut_at_the_start(width: int) -> None:
+    from rich.console import Console
+
+    from pyexec import ExecStats
+    from pyexec.top import TopView
+
+    long_path = "/tmp/pytest-of-root/pytest-1/test_narrow/pyexec-0123456789ab/true"
+    rows = [{"path": long_path, "count": 3}, {"path": "/usr/bin/ls", "count": 12345}]
+    report = Report(rows=rows, stats=ExecStats(0, 0, 0), duration_s=1.0)
+    console = Console(file=io.StringIO(), width=width, force_terminal=True, color_system=None)
+    console.print(TopView(ExecCounter(), "rate", 30).frame(report, report))
+    lines = console.file.getvalue().splitlines()
+    assert all(len(line) <= width for line in lines)
+    rows_shown = [line.split() for line in lines if line.rstrip().endswith(("ls", "rue"))]
+    assert [cells[:3] for cells in rows_shown] == [["12345", "12345", "12345.0"], ["3", "3", "3.0"]]
+    assert rows_shown[1][-1].startswith("…") and long_path.endswith(rows_shown[1][-1][1:])
