@@ -16,19 +16,12 @@ from typing import Callable
 
 import pytest
 
+from pyexec.cli import main
 
 from .conftest import bpf, copy_true
 from .workload import exec_in_child, posix_spawn_many
 
 PYEXEC = [sys.executable, "-m", "pyexec"]
-
-
-def main(argv: list[str]) -> None:
-    """pyexec's entry point, in-process; imported when called, as Typer takes half a
-    minute to import in the kernel matrix's slowest guest."""
-    from pyexec.cli import main as pyexec_main
-
-    pyexec_main(argv)
 
 
 def start_run(*args: str) -> subprocess.Popen:
