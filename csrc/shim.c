@@ -29,7 +29,7 @@ struct pyexec_counter {
 };
 
 static int log_level = LIBBPF_WARN;
-static bool log_quiet; /* while a load tries a feature the kernel may lack */
+static bool log_quiet; /* while a load tries a feature the kernel may lack (unless verbose) */
 
 static int forward_libbpf_log(enum libbpf_print_level level, const char *format, va_list args)
 {
@@ -165,7 +165,7 @@ int pyexec_counter_load(const struct pyexec_config *config, struct pyexec_counte
 	 * them (6.17) is known only by trying. */
 	features.name_loads = features.name_loads && !config->resolve_paths;
 	if (features.name_loads) {
-		log_quiet = true;
+		log_quiet = log_level <= LIBBPF_WARN; /* --verbose shows the try too */
 		err = load(config, features, &counter->skel);
 		log_quiet = false;
 		features.name_loads = !err;

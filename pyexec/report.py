@@ -7,7 +7,6 @@ import datetime
 import errno
 import io
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, BinaryIO
