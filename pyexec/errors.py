@@ -26,20 +26,20 @@ class PyexecError(Exception):
         return super().__str__()
 
 
-class ArgumentError(PyexecError, ValueError):
+class _NamedArgument(PyexecError):
+    """An error about one argument to ExecCounter; `argument` names it."""
+
+    def __init__(self, argument: str, message: str) -> None:
+        super().__init__(message)
+        self.argument = argument
+
+
+class ArgumentError(_NamedArgument, ValueError):
     """A bad argument to ExecCounter; `argument` names it."""
 
-    def __init__(self, argument: str, message: str) -> None:
-        super().__init__(message)
-        self.argument = argument
 
-
-class ArgumentTypeError(PyexecError, TypeError):
+class ArgumentTypeError(_NamedArgument, TypeError):
     """An argument to ExecCounter of the wrong type; `argument` names it."""
-
-    def __init__(self, argument: str, message: str) -> None:
-        super().__init__(message)
-        self.argument = argument
 
 
 class BpfPermissionError(PyexecError, PermissionError):
