@@ -92,10 +92,13 @@ struct {
 	} while (0)
 
 /* Adds one to the count of key, exactly, whichever CPUs race on it. */
-static __always_inline long count_key(const struct exec_key *key)
+static __always_inline int count_key(const struct exec_key *key)
 {
 	__u64 one = 1, *count;
-	long err;
+	/* An int: older kernels (5.10 here) call the map's own update, which
+	 * returns an int, so the register's upper half is not its sign: as a
+	 * long, -EEXIST read 0xffffffef, and a lost race counted as dropped. */
+	int err;
 
 	count = bpf_map_lookup_elem(&exec_count, key);
 	if (count) {
