@@ -293,7 +293,9 @@ static __always_inline bool keep_path(struct exec_key *key, bool complete, bool 
 		return false;
 	if (!complete)
 		count_loss(truncated);
-	if (!(key_fields & EXEC_BY_PATH))
+	if (key_fields & EXEC_BY_PATH)
+		key->truncated = !complete;
+	else
 		__builtin_memset(key->path, 0, sizeof(key->path));
 	return true;
 }

@@ -25,6 +25,8 @@ struct exec_key {
 	unsigned long long cgroup;     /* EXEC_BY_CGROUP: the cgroup v2 id */
 	unsigned int uid;              /* EXEC_BY_UID: the real uid */
 	int outcome;                   /* 0: executed; else the errno of a failed exec call */
+	unsigned int truncated;        /* EXEC_BY_PATH: 1 if path was cut to fit (a resolved
+	                                * path loses its start, a name given to exec its end) */
 };
 
 /* Kernel features pyexec uses where the running kernel has them, each with

@@ -303,6 +303,8 @@ static void append_chunk(struct pyexec_snapshot *out, const struct exec_key *key
 			out->cgroups[row] = keys[i].cgroup;
 		if (out->outcomes)
 			out->outcomes[row] = keys[i].outcome;
+		if (out->truncated)
+			out->truncated[row] = keys[i].truncated;
 	}
 	out->found += n;
 	out->paths_size = end - out->paths;

@@ -49,6 +49,7 @@ struct pyexec_snapshot {
 	char *parents;               /* EXEC_COMM_SIZE bytes each */
 	unsigned long long *cgroups;
 	int *outcomes;
+	unsigned char *truncated;    /* 1 where the path was cut */
 };
 
 /* Reads the whole of exec_count into out, in as few syscalls as the kernel

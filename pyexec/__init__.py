@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 # (which the pyexec command does first) costs nearly nothing.
 _PUBLIC = {
     "BREAKDOWNS": "counter",
+    "CUT": "counter",
     "DEFAULT_MAX_ENTRIES": "counter",
     "KEYS": "counter",
     "ExecCounter": "counter",

@@ -525,6 +525,8 @@ def diff(
         difference = Diff(old_report, new_report, old_meta, new_meta)
     except SnapshotError as error:
         raise typer.BadParameter(str(error)) from None
+    for warning in difference.warnings():
+        say(f"warning: {warning}")
     if output_format in (OutputFormat.json, OutputFormat.ndjson):
         print(to_json(difference.document(top)))
     elif output_format is OutputFormat.csv:

@@ -27,6 +27,10 @@ ENTRY_BYTES = ffi.sizeof("struct exec_key") + 8 + 64 + lib.EXEC_PATH_SIZE + 8
 #: What a path is: the file the kernel executed (as /proc/PID/exe names it), or
 #: the file name exactly as the caller passed it to exec.
 KEYS = ("resolved", "invoked")
+#: Marks where a path cut to fit in the kernel's key lost bytes: at the start of
+#: a resolved path (which otherwise always starts with "/"), at the end of an
+#: invoked name (which is then EXEC_PATH_SIZE - 1 bytes before it).
+CUT = "\u2026"
 #: What counts: successful executions, or every exec call with its outcome.
 MODES = ("exec", "attempts")
 #: What executions can be counted by, in any combination.
@@ -85,6 +89,7 @@ class ExecRecord:
     parent: str | None = None  # the parent's command name
     cgroup: int | None = None  # the cgroup v2 id
     outcome: int = 0  # 0 for an execution, else the errno of a failed exec call
+    truncated: bool = False  # the path was cut to fit, and marked so with CUT
 
 
 class ExecCounter:
@@ -208,6 +213,12 @@ class ExecCounter:
         return self
 
     @property
+    def filters(self) -> dict[str, Any]:
+        """The filters as given (None, or [] for uids, where not set): what documents record."""
+        return {"uids": list(self.uids), "cgroup": self.cgroup, "comm": self.comm,
+                "path_prefix": self.path_prefix, "exclude_self": self.exclude_self}
+
+    @property
     def features(self) -> dict[str, bool]:
         """The kernel features (pyexec.kernel.FEATURES) the loaded program uses:
         those its settings need that the kernel has; the others are False."""
@@ -260,6 +271,8 @@ class ExecCounter:
         with self._lock:
             columns = self._read()
             fields = {field: columns.column(field) for field in self.by}
+            if "path" in self.by:
+                fields["truncated"] = [bool(cut) for cut in columns.column("truncated")]
             if self.mode == "attempts":
                 fields["outcome"] = columns.column("outcome")
             counts = columns.counts()
@@ -273,7 +286,7 @@ class ExecCounter:
         if self._columns is None:
             wanted = self.by + (("outcome",) if self.mode == "attempts" else ())
             try:
-                self._columns = _Columns(self.max_entries, wanted)
+                self._columns = _Columns(self.max_entries, wanted, cut_at_start=self.key == "resolved")
             except MemoryError:
                 raise PyexecError(f"no memory for the buffers to read {self.max_entries} entries: "
                                   "choose a smaller max_entries") from None
@@ -361,7 +374,7 @@ def _cgroup_filter(path: str | None) -> tuple[int, int]:
 class _Columns:
     """The buffers a C snapshot is written to, and their decoding."""
 
-    def __init__(self, capacity: int, by: tuple[str, ...]) -> None:
+    def __init__(self, capacity: int, by: tuple[str, ...], cut_at_start: bool) -> None:
         def column(field: str, ctype: str, size: int) -> object:
             return ffi.new(f"{ctype}[]", size) if field in by else ffi.NULL
 
@@ -373,20 +386,27 @@ class _Columns:
             "parents": column("parent", "char", capacity * lib.EXEC_COMM_SIZE),
             "cgroups": column("cgroup", "unsigned long long", capacity),
             "outcomes": column("outcome", "int", capacity),
+            "truncated": column("path", "unsigned char", capacity),
         }
         self.snapshot = ffi.new("struct pyexec_snapshot *", {"capacity": capacity, **self._buffers})
+        self._cut_at_start = cut_at_start
         self._last_raw, self._last_paths = b"", list[str]()
 
     def counts(self) -> list[int]:
         return ffi.unpack(self._buffers["counts"], self.snapshot.found)
 
     def paths(self) -> list[str]:
-        raw = ffi.buffer(self._buffers["paths"], self.snapshot.paths_size)[:]
+        cuts = ffi.buffer(self._buffers["truncated"], self.snapshot.found)[:]
+        raw = ffi.buffer(self._buffers["paths"], self.snapshot.paths_size)[:] + cuts
         # The same keys in the same order, as between most reads of a busy map:
         # the strings made last time serve again (their hashes already known).
         if raw != self._last_raw:
             # One decode for all paths: fsdecode is lossless, and a path never holds a NUL.
-            self._last_raw, self._last_paths = raw, os.fsdecode(raw).split("\0")[:-1]
+            paths = os.fsdecode(raw[: self.snapshot.paths_size]).split("\0")[:-1]
+            if any(cuts):
+                for row in (row for row, cut in enumerate(cuts) if cut):
+                    paths[row] = CUT + paths[row] if self._cut_at_start else paths[row] + CUT
+            self._last_raw, self._last_paths = raw, paths
         return self._last_paths
 
     def column(self, field: str) -> list:
@@ -395,6 +415,8 @@ class _Columns:
             return self.paths()
         if field in ("uid", "cgroup", "outcome"):
             return ffi.unpack(self._buffers[field + "s"], found)
+        if field == "truncated":
+            return ffi.unpack(self._buffers[field], found)
         size = lib.EXEC_COMM_SIZE
         raw = ffi.buffer(self._buffers[field + "s"], found * size)[:]
         return [os.fsdecode(raw[at : at + size].split(b"\0", 1)[0]) for at in range(0, len(raw), size)]

@@ -7,6 +7,7 @@ import datetime
 import errno
 import io
 import json
+import socket
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -19,7 +20,7 @@ if TYPE_CHECKING:  # rich costs 40 ms to import: only done when a table is drawn
 
 # The fields each breakdown shows: its value, and what people read for it.
 FIELDS = {
-    "path": ("path",),
+    "path": ("path", "truncated"),
     "uid": ("uid", "user"),
     "comm": ("comm",),
     "parent": ("parent",),
@@ -48,7 +49,7 @@ def rows_from_records(
             continue
         row = rows[fields] = {}
         if "path" in by:
-            row["path"] = record.path
+            row["path"], row["truncated"] = record.path, record.truncated
         if "uid" in by:
             row["uid"], row["user"] = record.uid, user_name(record.uid)
         if "comm" in by:
@@ -74,6 +75,8 @@ class Report:
     mode: str = "exec"
     key: str = "resolved"
     started_at: float = 0.0  # wall clock, seconds since the epoch
+    filters: dict[str, Any] = field(default_factory=dict)  # ExecCounter.filters
+    host: str = ""
     fields: tuple[str, ...] = field(init=False)
 
     @classmethod
@@ -88,12 +91,15 @@ class Report:
             counter.mode,
             counter.key,
             counter.started_at,
+            counter.filters,
+            socket.gethostname(),
         )
 
     @classmethod
     def empty(cls, counter: ExecCounter) -> Report:
         """Nothing yet: where a counter starts."""
-        return cls([], ExecStats(0, 0, 0), 0.0, counter.by, counter.mode, counter.key, counter.started_at)
+        return cls([], ExecStats(0, 0, 0), 0.0, counter.by, counter.mode, counter.key, counter.started_at,
+                   counter.filters, socket.gethostname())
 
     def __post_init__(self) -> None:
         fields = [name for breakdown in self.by for name in FIELDS[breakdown]]
@@ -138,9 +144,16 @@ class Report:
             started_at=earlier.ended_at,
         )
 
+    def settings(self) -> dict[str, Any]:
+        """What was counted, where and how: what tells whether two results compare."""
+        return {"host": self.host, "key": self.key, "mode": self.mode, "by": list(self.by), "filters": self.filters}
+
     def document(self, top: int | None = None) -> dict[str, Any]:
-        """The JSON document: counts, most executed first, and the totals."""
+        """The JSON document: what was counted and when, the counts (most executed
+        first), and the totals."""
         return {
+            **self.settings(),
+            **self.span(),
             "counts": self.ranked(top),
             "total": self.total,
             "distinct": len(self.rows),
@@ -162,9 +175,13 @@ class Report:
         )
         return rows[:top] if top is not None else rows
 
-    def _columns(self) -> list[str]:
-        """count first, the path (long) last."""
-        return ["count", *(name for name in self.fields if name != "path"), *(("path",) if "path" in self.by else ())]
+    def middle_fields(self, table: bool) -> list[str]:
+        """The fields shown between the counts and the path (long, so last). A
+        table shows a cut path by its CUT mark alone, not a truncated column."""
+        return [name for name in self.fields if name != "path" and not (table and name == "truncated")]
+
+    def _columns(self, table: bool = False) -> list[str]:
+        return ["count", *self.middle_fields(table), *(("path",) if "path" in self.by else ())]
 
     def write_csv(self, out: BinaryIO, top: int | None = None, interval: str | None = None) -> None:
         """Rows quoted as needed; paths written as their exact bytes. With
@@ -185,7 +202,7 @@ class Report:
         from rich.cells import cell_len
         from rich.text import Text
 
-        columns = self._columns()
+        columns = self._columns(table=True)
         rows = [[name.upper() for name in columns]]
         rows += [[printable(cell_text(row[name]) or "-") for name in columns] for row in self.ranked(top)]
         def width(cell: str) -> int:
@@ -264,6 +281,8 @@ def cell_text(value: Any) -> str:
     """A value as a table or CSV cell shows it."""
     if isinstance(value, dict):  # outcomes: "ok=3;ENOENT=2", most frequent first
         return ";".join(f"{name}={count}" for name, count in sorted(value.items(), key=lambda item: -item[1]))
+    if isinstance(value, bool):  # as JSON writes it
+        return "true" if value else "false"
     return "" if value is None else str(value)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -27,7 +26,7 @@ class SnapshotError(PyexecError):
 # The fields a snapshot must have, and their JSON types.
 _FIELDS: dict[str, Any] = {
     "counts": list, "stats": dict, "duration_s": (int, float), "by": list, "mode": str, "key": str,
-    "started_at": (int, float),
+    "started_at": (int, float), "filters": dict, "host": str,
 }
 _KIND_NAMES = {list: "a list", dict: "an object", str: "a string", (int, float): "a number"}
 
@@ -36,12 +35,7 @@ def save(report: Report, path: str) -> None:
     document = {
         "format": FORMAT,
         "version": VERSION,
-        "host": socket.gethostname(),
         "kernel": os.uname().release,
-        "key": report.key,
-        "mode": report.mode,
-        "by": list(report.by),
-        **report.span(),
         "started_at": report.started_at,
         "stats": asdict(report.stats),
         **report.document(),
@@ -92,6 +86,8 @@ def load(path: str) -> tuple[Report, dict[str, Any]]:
         mode=document["mode"],
         key=document["key"],
         started_at=float(document["started_at"]),
+        filters=document["filters"],
+        host=document["host"],
     )
     metadata = {name: document.get(name) for name in ("host", "kernel", "start", "end")}
     return report, metadata
@@ -112,6 +108,18 @@ class Diff:
                 "the snapshots count different things (key, mode or breakdown): "
                 "compare snapshots saved with the same options"
             )
+
+    def warnings(self) -> list[str]:
+        """Why the two may not compare, though they count the same thing."""
+        found = []
+        if self.old.host != self.new.host:
+            found.append(f"the snapshots are of different hosts ({self.old.host!r}, then {self.new.host!r})")
+        if self.old.filters != self.new.filters:
+            changed = [name for name in {**self.old.filters, **self.new.filters}
+                       if self.old.filters.get(name) != self.new.filters.get(name)]
+            found.append(f"the snapshots were taken with different filters ({', '.join(changed)}): a key that "
+                         "one of them left out shows as new or gone")
+        return found
 
     def changes(self) -> list[dict[str, Any]]:
         """One row per key whose count changed: new keys, biggest increases, then gone keys."""
@@ -134,12 +142,13 @@ class Diff:
         fields = {name: row[name] for name in self.new.fields if name != "outcomes"}
         return {"change": change, "old": old, "new": row["count"], "delta": row["count"] - old, **fields}
 
-    def columns(self) -> list[str]:
-        fields = [name for name in self.new.fields if name not in ("outcomes", "path")]
+    def columns(self, table: bool = False) -> list[str]:
+        fields = [name for name in self.new.middle_fields(table) if name != "outcomes"]
         return ["change", "old", "new", "delta", *fields, *(["path"] if "path" in self.new.by else [])]
 
     def document(self, top: int | None = None) -> dict[str, Any]:
-        return {"old": self.old_meta, "new": self.new_meta, "changes": self.changes()[:top]}
+        return {"old": {**self.old_meta, **self.old.settings()}, "new": {**self.new_meta, **self.new.settings()},
+                "warnings": self.warnings(), "changes": self.changes()[:top]}
 
     def write_csv(self, out, top: int | None = None) -> None:
         columns = self.columns()
@@ -151,11 +160,11 @@ class Diff:
         from .report import data
 
         table = Table(box=None, pad_edge=False)
-        for name in self.columns():
+        for name in self.columns(table=True):
             table.add_column(name.upper(), justify="right" if name in ("old", "new", "delta", "uid") else "left")
         styles = {"new": "green", "up": "green", "down": "yellow", "gone": "red"}
         for row in self.changes()[:top]:
-            cells = [data(row[name]) for name in self.columns()]
+            cells = [data(row[name]) for name in self.columns(table=True)]
             cells[0].stylize(styles[row["change"]])
             table.add_row(*cells)
         return table

@@ -75,7 +75,7 @@ class TopView:
         return header
 
     def _table(self, current: Report, entries: list[tuple[dict[str, Any], int, float]], total: int) -> Table:
-        fields = [name for name in current.fields if name not in ("path", "outcomes")]
+        fields = [name for name in current.middle_fields(table=True) if name != "outcomes"]
         table = Table(box=None, pad_edge=False, expand=False)
         # Numbers are never cut (no_wrap: rich narrows the other columns first); the bar
         # is cropped, and names lose their start to an ellipsis, on a narrow terminal.

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from pyexec.counter import ExecStats
 from pyexec.kernel import KEY_FEATURES
+from pyexec.report import Report
 
 IN_CI = os.environ.get("CI") == "true"
 # In make test-kernels' emulated guests an exec takes 70 to 200 ms: workloads there are smaller.
@@ -21,6 +23,15 @@ STORM = 100 if EMULATED else 1000  # execs per worker in a storm
 bpf = pytest.mark.skipif(
     os.geteuid() != 0 and not IN_CI, reason="loading BPF needs root (runs in CI)"
 )
+
+
+def report_of(counts: dict[str, int] | list[str], stats: ExecStats = ExecStats(0, 0, 0),
+              duration_s: float = 1.0) -> Report:
+    """A report by path of made-up counts, none of them cut (a list: each path once)."""
+    if isinstance(counts, list):
+        counts = dict.fromkeys(counts, 1)
+    rows = [{"path": path, "truncated": False, "count": count} for path, count in counts.items()]
+    return Report(rows=rows, stats=stats, duration_s=duration_s)
 
 
 #: (key, avoid) for ExecCounter: each key read with its kernel feature, and

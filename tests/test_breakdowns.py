@@ -95,7 +95,7 @@ def test_by_cgroup_names_the_cgroup_path(true_binary: Path, cgroup2: str) -> Non
             records = counter.records()
         rows = rows_from_records(records, ("path", "cgroup"))
         ours = [row for row in rows if row["path"] == str(true_binary)]
-        assert ours == [{"path": str(true_binary), "cgroup": f"/{name}", "container": None, "count": 1}]
+        assert ours == [{"path": str(true_binary), "truncated": False, "cgroup": f"/{name}", "container": None, "count": 1}]
         assert os.stat(directory).st_ino in {record.cgroup for record in records}
     finally:
         os.rmdir(directory)

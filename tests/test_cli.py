@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import os
@@ -18,7 +19,7 @@ import pytest
 
 from pyexec.cli import main
 
-from .conftest import bpf, copy_true
+from .conftest import bpf, copy_true, report_of
 from .workload import exec_in_child, posix_spawn_many
 
 PYEXEC = [sys.executable, "-m", "pyexec"]
@@ -55,6 +56,7 @@ def test_json_counts_a_workload_started_after_attach(true_binary: Path) -> None:
     stdout = run_around(lambda: posix_spawn_many(true_binary, 7), "--duration", "3", "--format", "json")
     result = json.loads(stdout)
     assert set(result) == {
+        "host", "key", "mode", "by", "filters", "start", "end",
         "counts", "total", "distinct", "dropped", "truncated", "errors", "duration_s"
     }
     counts = {entry["path"]: entry["count"] for entry in result["counts"]}
@@ -76,7 +78,7 @@ def test_top_limits_the_rows_but_not_the_totals(workdir: Path) -> None:
             posix_spawn_many(binary, times)
 
     result = json.loads(run_around(workload, "--duration", "2", "--format", "json", "--top", "1"))
-    assert result["counts"] == [{"path": str(binaries[-1]), "count": 22}]
+    assert result["counts"] == [{"path": str(binaries[-1]), "truncated": False, "count": 22}]
     assert result["total"] >= 20 + 21 + 22
     assert result["distinct"] >= 3
 
@@ -90,8 +92,8 @@ def test_csv_quotes_awkward_paths_and_keeps_their_bytes(workdir: Path) -> None:
     binary = copy_true(os.fsencode(workdir) + b"/" + AWKWARD_NAME)
     stdout = run_around(lambda: posix_spawn_many(binary, 4), "--duration", "2", "--format", "csv")
     rows = list(csv.reader(io.StringIO(os.fsdecode(stdout), newline="")))
-    assert rows[0] == ["count", "path"]
-    counts = {os.fsencode(path): int(count) for count, path in rows[1:]}
+    assert rows[0] == ["count", "truncated", "path"]
+    counts = {os.fsencode(path): int(count) for count, truncated, path in rows[1:] if truncated == "false"}
     assert counts[binary] == 4
 
 
@@ -220,8 +222,22 @@ def test_json_carries_the_breakdown_fields(true_binary: Path) -> None:
         "--duration", "2", "--format", "json", "--by", "path,uid,comm,parent,cgroup",
     )
     (ours,) = [row for row in json.loads(stdout)["counts"] if row["path"] == str(true_binary)]
-    assert set(ours) == {"path", "uid", "user", "comm", "parent", "cgroup", "container", "count"}
+    assert set(ours) == {"path", "truncated", "uid", "user", "comm", "parent", "cgroup", "container", "count"}
     assert (ours["uid"], ours["user"], ours["comm"], ours["count"]) == (0, "root", "true", 3)
+
+
+@bpf
+def test_a_document_says_what_was_counted_where_and_when(true_binary: Path) -> None:
+    before = time.time()
+    stdout = run_around(lambda: posix_spawn_many(true_binary, 2), "--duration", "2", "--format", "json",
+                        "--key", "invoked", "--comm", "true", "--uid", "0", "--by", "comm,path")
+    result = json.loads(stdout)
+    assert (result["host"], result["key"], result["mode"], result["by"]) == (os.uname().nodename, "invoked", "exec",
+                                                                            ["path", "comm"])
+    assert result["filters"] == {"uids": [0], "cgroup": None, "comm": "true", "path_prefix": None,
+                                 "exclude_self": True}
+    start, end = (datetime.datetime.fromisoformat(result[name]).timestamp() for name in ("start", "end"))
+    assert before - 1 < start < end < time.time() + 1 and 1.9 < end - start < 10
 
 
 def test_an_unknown_breakdown_is_a_usage_error() -> None:
@@ -256,7 +272,7 @@ def test_attempts_json_has_outcomes_per_entry(workdir: Path) -> None:
 
     stdout = run_around(workload, "--duration", "2", "--format", "json", "--mode", "attempts")
     (ours,) = [row for row in json.loads(stdout)["counts"] if row["path"] == str(missing)]
-    assert ours == {"path": str(missing), "count": 2, "outcomes": {"ENOENT": 2}}
+    assert ours == {"path": str(missing), "truncated": False, "count": 2, "outcomes": {"ENOENT": 2}}
 
 
 @pytest.mark.parametrize(
@@ -319,13 +335,11 @@ def test_a_closed_stderr_still_gives_the_counts() -> None:
 
 
 def test_an_ascii_only_stdout_shows_other_characters_escaped(tmp_path: Path) -> None:
-    from pyexec import ExecStats
-    from pyexec.report import Report
     from pyexec.snapshot import save
 
     old, new = str(tmp_path / "old.json"), str(tmp_path / "new.json")
-    save(Report(rows=[], stats=ExecStats(0, 0, 0), duration_s=1.0), old)
-    save(Report(rows=[{"path": "/opt/tést·", "count": 2}], stats=ExecStats(0, 0, 0), duration_s=1.0), new)
+    save(report_of([]), old)
+    save(report_of({"/opt/tést·": 2}), new)
     for environment in ({"PYTHONIOENCODING": "ascii"}, {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}):
         result = subprocess.run([*PYEXEC, "diff", old, new], capture_output=True,
                                 env={**os.environ, **environment})
@@ -351,14 +365,11 @@ def test_ctrl_c_at_any_moment_of_start_up_is_quiet() -> None:
 
 
 def test_a_table_in_a_pipe_has_no_trailing_padding(tmp_path: Path) -> None:
-    from pyexec import ExecStats
-    from pyexec.report import Report
     from pyexec.snapshot import save
 
     old, new = str(tmp_path / "old.json"), str(tmp_path / "new.json")
-    save(Report(rows=[], stats=ExecStats(0, 0, 0), duration_s=1.0), old)
-    rows = [{"path": "/a/very/long/path/to/a/binary", "count": 2}, {"path": "/b", "count": 1}]
-    save(Report(rows=rows, stats=ExecStats(0, 0, 0), duration_s=1.0), new)
+    save(report_of([]), old)
+    save(report_of({"/a/very/long/path/to/a/binary": 2, "/b": 1}), new)
     result = subprocess.run([*PYEXEC, "diff", old, new], capture_output=True, text=True, check=True)
     lines = result.stdout.splitlines()
     assert any(line.endswith("/b") for line in lines)

@@ -10,9 +10,10 @@ from rich.console import Console
 
 from pyexec import ExecCounter, ExecStats
 from pyexec.doctor import Check, table as doctor_table
-from pyexec.report import Report
 from pyexec.snapshot import Diff
 from pyexec.top import TopView
+
+from .conftest import report_of
 
 MARKUP = ["/tmp/x[/]", "/tmp/[reverse blink]EVIL", "/tmp/[white on white]hidden", "/tmp/[link=http://x]y[/link]"]
 CONTROL = "/tmp/clear\x1b[2J\x07bell"
@@ -24,10 +25,6 @@ def rendered(renderable) -> str:
     console = Console(file=io.StringIO(), force_terminal=True, color_system="standard", width=400)
     console.print(renderable)
     return console.file.getvalue()
-
-
-def report_of(paths: list[str]) -> Report:
-    return Report(rows=[{"path": path, "count": 1} for path in paths], stats=ExecStats(0, 0, 0), duration_s=1.0)
 
 
 def assert_shown_as_data(output: str) -> None:

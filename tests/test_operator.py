@@ -13,16 +13,18 @@ import struct
 import subprocess
 import termios
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from pyexec import ExecCounter
 from pyexec.kernel import FEATURES, describe
+from pyexec._shim import ffi
 from pyexec.report import Report
 from pyexec.snapshot import save
 
-from .conftest import bpf, copy_true
+from .conftest import bpf, copy_true, report_of
 from .test_cli import PYEXEC, finish, run_around, start_run
 from .workload import posix_spawn_many
 
@@ -138,8 +140,20 @@ def test_diff_of_two_snapshots_reports_the_workload_between_them(workdir: Path) 
     result = subprocess.run([*PYEXEC, "diff", str(before), str(after), "-f", "json"],
                             capture_output=True, text=True, check=True)
     changes = {row["path"]: row for row in json.loads(result.stdout)["changes"]}
-    assert changes[str(fresh)] == {"change": "new", "old": 0, "new": 4, "delta": 4, "path": str(fresh)}
-    assert changes[str(again)] == {"change": "up", "old": 2, "new": 5, "delta": 3, "path": str(again)}
+    assert changes[str(fresh)] == {"change": "new", "old": 0, "new": 4, "delta": 4, "truncated": False, "path": str(fresh)}
+    assert changes[str(again)] == {"change": "up", "old": 2, "new": 5, "delta": 3, "truncated": False, "path": str(again)}
+
+
+def test_diff_warns_when_the_snapshots_were_filtered_differently(workdir: Path) -> None:
+    old, new = workdir / "old.json", workdir / "new.json"
+    save(replace(report_of({"/usr/bin/ls": 1}), filters={"comm": "ls", "uids": []}), str(old))
+    save(replace(report_of({"/usr/bin/ls": 3}), filters={"comm": None, "uids": []}), str(new))
+    result = subprocess.run([*PYEXEC, "diff", str(old), str(new), "-f", "json"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert result.stderr.startswith("pyexec: warning: the snapshots were taken with different filters (comm)")
+    document = json.loads(result.stdout)
+    assert len(document["warnings"]) == 1 and document["old"]["filters"]["comm"] == "ls"
+    assert [row["delta"] for row in document["changes"]] == [2]
 
 
 @pytest.mark.parametrize(
@@ -151,9 +165,13 @@ def test_diff_of_two_snapshots_reports_the_workload_between_them(workdir: Path) 
         (b'{"format": "pyexec-snapshot", "version": 1}', "damaged pyexec snapshot: 'counts' is missing"),
         (b'{"format": "pyexec-snapshot", "version": 1, "counts": [{"path": "/x"}], "stats": {"dropped": 0, '
          b'"truncated": 0, "errors": 0}, "duration_s": 1, "by": ["path"], "mode": "exec", "key": "resolved", '
-         b'"started_at": 0}', "count 1 lacks 'count'"),
+         b'"started_at": 0, "filters": {}, "host": "h"}', "count 1 lacks 'count'"),
         (b'{"format": "pyexec-snapshot", "version": 1, "counts": [], "stats": {"dropped": 0}, "duration_s": 1, '
-         b'"by": ["path"], "mode": "exec", "key": "resolved", "started_at": 0}', "'stats' lacks the count 'truncated'"),
+         b'"by": ["path"], "mode": "exec", "key": "resolved", "started_at": 0, "filters": {}, "host": "h"}',
+         "'stats' lacks the count 'truncated'"),
+        (b'{"format": "pyexec-snapshot", "version": 1, "counts": [], "stats": {}, "duration_s": 1, '
+         b'"by": ["path"], "mode": "exec", "key": "resolved", "started_at": 0, "filters": []}',
+         "'filters' is missing or not an object"),
     ],
 )
 def test_diff_refuses_files_that_are_not_snapshots(workdir: Path, content: bytes, says: str) -> None:
@@ -191,7 +209,7 @@ def test_maps_lists_a_running_counter_with_its_fill(workdir: Path) -> None:
     ours = [info for info in json.loads(result.stdout) if info["name"] == "exec_count" and info["max_entries"] == 1000]
     assert len(ours) == 1
     assert ours[0]["type"] == "hash" and ours[0]["entries"] == 5 and ours[0]["fill"] == 0.005
-    assert ours[0]["key_size"] == 304 and ours[0]["value_size"] == 8 and ours[0]["memlock"] > 0
+    assert ours[0]["key_size"] == ffi.sizeof("struct exec_key") and ours[0]["value_size"] == 8 and ours[0]["memlock"] > 0
 
 
 @bpf
@@ -279,8 +297,8 @@ def test_intervals_in_every_format_to_a_file(true_binary: Path, workdir: Path, o
         assert [("interval" in line, "summary" in line) for line in lines] == [(True, False)] * 2 + [(False, True)]
     elif output_format == "csv":
         rows = text.decode().splitlines()
-        assert rows[0] == "interval,count,path"
-        assert f"total,3,{true_binary}" in rows
+        assert rows[0] == "interval,count,truncated,path"
+        assert f"total,3,false,{true_binary}" in rows
         assert sum(int(row.split(",")[1]) for row in rows[1:] if row.endswith(f",{true_binary}") and not row.startswith("total")) == 3
     else:
         lines = text.decode().splitlines()
@@ -292,12 +310,10 @@ def test_intervals_in_every_format_to_a_file(true_binary: Path, workdir: Path, o
 def test_a_top_frame_fits_a_narrow_terminal_numbers_whole_paths_cut_at_the_start(width: int) -> None:
     from rich.console import Console
 
-    from pyexec import ExecStats
     from pyexec.top import TopView
 
     long_path = "/tmp/pytest-of-root/pytest-1/test_narrow/pyexec-0123456789ab/true"
-    rows = [{"path": long_path, "count": 3}, {"path": "/usr/bin/ls", "count": 12345}]
-    report = Report(rows=rows, stats=ExecStats(0, 0, 0), duration_s=1.0)
+    report = report_of({long_path: 3, "/usr/bin/ls": 12345})
     console = Console(file=io.StringIO(), width=width, force_terminal=True, color_system=None)
     console.print(TopView(ExecCounter(), "rate", 30).frame(report, report))
     lines = console.file.getvalue().splitlines()

@@ -9,26 +9,33 @@ import os
 import time
 
 from pyexec import ExecStats
-from pyexec.report import Report, printable, to_json
+from pyexec.report import printable, to_json
+
+from .conftest import report_of
 
 ODD = os.fsdecode(b'/opt/a,b "c"\nd\xff')
-REPORT = Report(
-    rows=[{"path": path, "count": count} for path, count in {"/usr/bin/ls": 3, ODD: 3, "/usr/bin/cat": 9}.items()],
-    stats=ExecStats(dropped=1, truncated=2, errors=0),
-    duration_s=1.23456,
-)
+REPORT = report_of({"/usr/bin/ls": 3, ODD: 3, "/usr/bin/cat": 9}, ExecStats(dropped=1, truncated=2, errors=0),
+                   duration_s=1.23456)
 
 
 def test_ranked_is_most_executed_first_then_by_path() -> None:
     ranked = [(row["path"], row["count"]) for row in REPORT.ranked()]
     assert ranked == [("/usr/bin/cat", 9), (ODD, 3), ("/usr/bin/ls", 3)]
-    assert REPORT.ranked(top=1) == [{"path": "/usr/bin/cat", "count": 9}]
+    assert REPORT.ranked(top=1) == [{"path": "/usr/bin/cat", "truncated": False, "count": 9}]
 
 
 def test_json_schema_and_totals() -> None:
     document = json.loads(to_json(REPORT.document(top=2)))
     assert document == {
-        "counts": [{"path": "/usr/bin/cat", "count": 9}, {"path": ODD, "count": 3}],
+        "host": "",
+        "key": "resolved",
+        "mode": "exec",
+        "by": ["path"],
+        "filters": {},
+        "start": "1970-01-01T00:00:00.000+00:00",
+        "end": "1970-01-01T00:00:01.234+00:00",
+        "counts": [{"path": "/usr/bin/cat", "truncated": False, "count": 9},
+                   {"path": ODD, "truncated": False, "count": 3}],
         "total": 15,
         "distinct": 3,
         "dropped": 1,
@@ -42,19 +49,19 @@ def test_csv_round_trips_the_exact_path_bytes() -> None:
     out = io.BytesIO()
     REPORT.write_csv(out)
     rows = list(csv.reader(io.StringIO(os.fsdecode(out.getvalue()), newline="")))
-    assert rows == [["count", "path"], ["9", "/usr/bin/cat"], ["3", ODD], ["3", "/usr/bin/ls"]]
-    assert os.fsencode(rows[2][1]) == b'/opt/a,b "c"\nd\xff'
+    assert rows == [["count", "truncated", "path"], ["9", "false", "/usr/bin/cat"], ["3", "false", ODD],
+                    ["3", "false", "/usr/bin/ls"]]
+    assert os.fsencode(rows[2][2]) == b'/opt/a,b "c"\nd\xff'
 
 
 def test_csv_round_trips_every_byte_a_path_may_hold() -> None:
     paths = [os.fsdecode(b"/x/" + bytes([byte]) + b"y") for byte in range(1, 256) if byte != ord("/")]
     paths += [os.fsdecode(b"/x/a\rb"), os.fsdecode(b"/x/a\r\nb"), os.fsdecode(b'/x/"\r')]
-    report = Report(rows=[{"path": path, "count": 1} for path in paths], stats=ExecStats(0, 0, 0), duration_s=1.0)
     out = io.BytesIO()
-    report.write_csv(out)
+    report_of(paths).write_csv(out)
     rows = list(csv.reader(io.StringIO(os.fsdecode(out.getvalue()), newline="")))
-    assert rows[0] == ["count", "path"]
-    assert sorted(row[1] for row in rows[1:]) == sorted(paths)
+    assert rows[0] == ["count", "truncated", "path"]
+    assert sorted(row[2] for row in rows[1:]) == sorted(paths)
 
 
 def test_printable_escapes_control_characters_and_undecodable_bytes() -> None:
@@ -69,7 +76,7 @@ def test_summary_names_every_kind_of_loss() -> None:
 
 
 def test_summary_says_one_in_the_singular() -> None:
-    one = Report(rows=[{"path": "/usr/bin/ls", "count": 1}], stats=ExecStats(0, 0, 0), duration_s=2.0)
+    one = report_of(["/usr/bin/ls"], duration_s=2.0)
     assert one.summary().plain.startswith("1 execution of 1 binary in 2.0 s ·")
 
 
@@ -80,8 +87,7 @@ def test_stats_subtract_field_by_field() -> None:
 def test_a_table_of_100k_rows_prints_in_about_the_time_json_does(tmp_path) -> None:
     from pyexec.cli import Output, OutputFormat, render
 
-    rows = [{"path": f"/usr/lib/some/dir/binary{i}", "count": i % 97 + 1} for i in range(100_000)]
-    report = Report(rows=rows, stats=ExecStats(0, 0, 0), duration_s=1.0)
+    report = report_of({f"/usr/lib/some/dir/binary{i}": i % 97 + 1 for i in range(100_000)})
     seconds = {}
     for output_format in (OutputFormat.json, OutputFormat.table):
         out = Output(str(tmp_path / output_format.value))
