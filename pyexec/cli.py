@@ -541,7 +541,7 @@ def maps(
     output_format: Annotated[DocumentFormat, typer.Option("--format", "-f")] = DocumentFormat.table,
 ) -> None:
     """List the BPF maps of the pyexec counters loaded on this host, with how full they are."""
-    from .maps import list_maps
+    from .maps import list_maps, table
 
     found = list_maps()
     if output_format is DocumentFormat.json:
@@ -552,21 +552,7 @@ def maps(
     if not found:
         say("no pyexec counter is loaded (start one with pyexec run)")
         return
-    from rich.table import Table
-
-    from .report import data
-
-    table = Table(box=None, pad_edge=False)
-    for name in ("id", "type", "name", "key", "value", "max_entries", "memlock", "btf_id", "entries", "fill"):
-        table.add_column(name.upper(), justify="left" if name in ("type", "name") else "right")
-    for info in found:
-        table.add_row(
-            str(info.id), data(info.type), data(info.name), f"{info.key_size}B", f"{info.value_size}B",
-            str(info.max_entries), f"{info.memlock}B", str(info.btf_id),
-            "-" if info.entries is None else str(info.entries),
-            "-" if info.fill is None else f"{info.fill:.1%}",
-        )
-    Output(None).console().print(table)
+    Output(None).console().print(table(found))
 
 
 @app.command(epilog="Example: sudo pyexec doctor --format json")

@@ -128,19 +128,24 @@ def _try_loading(possible: bool) -> list[Check]:
 
 
 def table(results: list[Check]):
-    """The checks as a rich table; every text in it is data, never markup."""
+    """The checks, one block each: its status, then its name, detail and fix on
+    lines of their own, which wrap between words at any width (a grid of four
+    columns left a few letters a line at 40). Every text in it is data, never markup."""
     from rich.table import Table
     from rich.text import Text
 
-    from .report import data
+    from .report import printable
 
     styles = {"pass": "green", "fail": "bold red", "warn": "yellow", "info": "dim"}
-    rendered = Table(box=None, pad_edge=False)
-    for name in ("check", "status", "detail", "fix"):
-        rendered.add_column(name.upper())
+    rendered = Table(box=None, pad_edge=False, show_header=False)
+    rendered.add_column(no_wrap=True)
+    rendered.add_column(overflow="fold")  # a word wider than the terminal is folded, never cut
     for check in results:
-        rendered.add_row(data(check.name), Text(check.status, style=styles[check.status]),
-                         data(check.detail), data(check.fix))
+        text = Text(printable(check.name), style="bold")
+        for label, value in (("", check.detail), ("fix: ", check.fix)):
+            if value:
+                text.append("\n" + label + printable(value))
+        rendered.add_row(Text(check.status, style=styles[check.status]), text)
     return rendered
 
 

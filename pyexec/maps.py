@@ -50,3 +50,40 @@ def list_maps() -> list[MapInfo]:
         )
         for info in infos[0 : found[0]]
     ]
+
+
+def table(found: list[MapInfo]) -> Blocks:
+    """One block per map, as bpftool map list writes them: its id, type and name,
+    then its sizes, as many to a line as the width takes (none cut in two)."""
+    blocks = []
+    for info in found:
+        sizes = [f"key {info.key_size}B", f"value {info.value_size}B", f"max_entries {info.max_entries}",
+                 f"memlock {info.memlock}B", f"btf_id {info.btf_id}"]
+        if info.entries is not None:
+            sizes.append(f"entries {info.entries} ({info.fill:.1%} full)")
+        blocks.append((f"{info.id}: {info.type}  name {info.name}", sizes))
+    return Blocks(blocks)
+
+
+class Blocks:
+    """Blocks of a title and items, the items laid out per line to the width drawn at."""
+
+    INDENT = "  "
+
+    def __init__(self, blocks: list[tuple[str, list[str]]]) -> None:
+        self.blocks = blocks
+
+    def __rich_console__(self, console, options):
+        from rich.text import Text
+
+        from .report import printable
+
+        room = max(options.max_width - len(self.INDENT), 1)
+        for title, items in self.blocks:
+            yield Text(printable(title), style="bold")
+            lines = [""]
+            for item in map(printable, items):
+                if lines[-1] and len(lines[-1]) + 2 + len(item) > room:
+                    lines.append("")
+                lines[-1] += ("  " if lines[-1] else "") + item
+            yield Text("\n".join(self.INDENT + line for line in lines))

@@ -321,3 +321,40 @@ def test_a_top_frame_fits_a_narrow_terminal_numbers_whole_paths_cut_at_the_start
     rows_shown = [line.split() for line in lines if line.rstrip().endswith(("ls", "rue"))]
     assert [cells[:3] for cells in rows_shown] == [["12345", "12345", "12345.0"], ["3", "3", "3.0"]]
     assert rows_shown[1][-1].startswith("…") and long_path.endswith(rows_shown[1][-1][1:])
+
+
+def drawn(renderable, width: int) -> list[str]:
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=width, force_terminal=True, color_system=None)
+    console.print(renderable)
+    return [line.rstrip() for line in console.file.getvalue().splitlines()]
+
+
+@pytest.mark.parametrize("width", [40, 80])
+def test_doctor_fits_a_narrow_terminal_words_whole(width: int) -> None:
+    from pyexec.doctor import Check, table
+
+    checks = [Check("tracefs", "pass", "mounted at /sys/kernel/tracing"),
+              Check("unprivileged_bpf_disabled", "info", "kernel.unprivileged_bpf_disabled = 2",
+                    "pyexec needs CAP_BPF whatever it is")]
+    lines = drawn(table(checks), width)
+    assert all(len(line) <= width for line in lines)
+    words = " ".join(lines).split()
+    for check in checks:
+        assert all(word in words for word in f"{check.name} {check.detail} {check.fix}".split())
+    assert words[:2] == ["pass", "tracefs"] and "fix:" in words
+
+
+@pytest.mark.parametrize("width", [40, 80])
+def test_maps_fit_a_narrow_terminal_numbers_whole(width: int) -> None:
+    from pyexec.maps import MapInfo, table
+
+    info = MapInfo(id=23400, name="exec_count", type="hash", key_size=312, value_size=8, max_entries=1048576,
+                   flags=0, btf_id=10853, memlock=402653184, entries=524288)
+    lines = drawn(table([info]), width)
+    assert all(len(line) <= width for line in lines)
+    assert lines[0] == "23400: hash  name exec_count"
+    items = "  ".join(line.strip() for line in lines[1:]).split("  ")
+    assert items == ["key 312B", "value 8B", "max_entries 1048576", "memlock 402653184B", "btf_id 10853",
+                     "entries 524288 (50.0% full)"]
