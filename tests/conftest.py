@@ -5,19 +5,23 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pyexec.counter import ExecStats
 from pyexec.kernel import KEY_FEATURES
+from pyexec.names import cgroup2_root
 from pyexec.report import Report
 
 IN_CI = os.environ.get("CI") == "true"
 # In make test-kernels' emulated guests an exec takes 70 to 200 ms: workloads there are smaller.
 EMULATED = bool(os.environ.get("PYEXEC_KERNEL"))
 STORM = 100 if EMULATED else 1000  # execs per worker in a storm
+NOBODY = 65534
 
 # BPF tests need root; they skip without it, except in CI, where they must run.
 bpf = pytest.mark.skipif(
@@ -68,6 +72,29 @@ def copy_true(destination: Path | bytes) -> Path | bytes:
     shutil.copy2(shutil.which("true") or "/bin/true", destination)
     os.chmod(destination, 0o755)
     return destination
+
+
+@pytest.fixture
+def public_true() -> Iterator[Path]:
+    """A copy of true that any user may run (pytest's own temp dirs are private)."""
+    directory = tempfile.mkdtemp(prefix="pyexec-public-")
+    os.chmod(directory, 0o755)
+    yield copy_true(Path(directory) / "true")
+    shutil.rmtree(directory)
+
+
+@pytest.fixture
+def cgroup2() -> Iterator[str]:
+    """The cgroup v2 hierarchy's root: where it is mounted, or mounted here for the test."""
+    root = cgroup2_root()
+    if root is not None:
+        yield root
+        return
+    root = tempfile.mkdtemp(prefix="pyexec-cgroup2-")
+    os.system(f"mount -t cgroup2 none {root}")
+    yield root
+    os.system(f"umount {root}")
+    os.rmdir(root)
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -12,25 +10,12 @@ from pathlib import Path
 import pytest
 
 from pyexec import ExecCounter
-from pyexec.names import cgroup2_root
 from pyexec.report import rows_from_records
 
-from .conftest import bpf, copy_true
+from .conftest import NOBODY, bpf
 from .workload import become, fork_exec_after, join_cgroup, posix_spawn_many
 
 pytestmark = bpf
-
-NOBODY = 65534
-
-
-@pytest.fixture
-def public_true():
-    """A copy of true that any user may run (pytest's own temp dirs are private)."""
-    directory = tempfile.mkdtemp(prefix="pyexec-public-")
-    os.chmod(directory, 0o755)
-    yield copy_true(Path(directory) / "true")
-    shutil.rmtree(directory)
-
 
 def counts_by(records, *fields: str) -> Counter:
     return Counter({tuple(getattr(r, f) for f in fields): r.count for r in records})
@@ -69,19 +54,6 @@ def test_by_comm_and_parent(true_binary: Path) -> None:
     counts = counts_by(records, "path", "comm", "parent")
     # The command name after exec is the file's name, cut to 15 bytes by the kernel.
     assert counts[(str(renamed), "a-rather-long-c", own_comm)] == 2
-
-
-@pytest.fixture
-def cgroup2() -> str:
-    root = cgroup2_root()
-    if root is not None:
-        yield root
-        return
-    root = tempfile.mkdtemp(prefix="pyexec-cgroup2-")
-    os.system(f"mount -t cgroup2 none {root}")
-    yield root
-    os.system(f"umount {root}")
-    os.rmdir(root)
 
 
 @pytest.mark.kernels

@@ -11,15 +11,14 @@ import pytest
 
 from pyexec import CUT, ExecCounter
 
-from .conftest import READERS, bpf, copy_true, deep_directory
-from .test_breakdowns import NOBODY, cgroup2, public_true  # noqa: F401 (fixtures)
+from .conftest import NOBODY, READERS, bpf, copy_true, deep_directory
 from .workload import become, fork_exec_after, join_cgroup, posix_spawn_many
 
 pytestmark = bpf
 
 
 @pytest.mark.kernels
-def test_uid_keeps_only_that_user(public_true: Path) -> None:  # noqa: F811
+def test_uid_keeps_only_that_user(public_true: Path) -> None:
     with ExecCounter(uids=[NOBODY]) as counter:
         fork_exec_after(become(0), public_true, 3)
         fork_exec_after(become(NOBODY), public_true, 5)
@@ -29,7 +28,7 @@ def test_uid_keeps_only_that_user(public_true: Path) -> None:  # noqa: F811
 
 @pytest.mark.kernels
 @pytest.mark.parametrize("avoid", [(), ("ancestor_cgroup",)], ids=["helper", "read"])
-def test_cgroup_keeps_that_cgroup_and_those_below(true_binary: Path, cgroup2: str, avoid: tuple[str, ...]) -> None:  # noqa: F811
+def test_cgroup_keeps_that_cgroup_and_those_below(true_binary: Path, cgroup2: str, avoid: tuple[str, ...]) -> None:
     name = f"pyexec-test-{uuid.uuid4().hex[:8]}"
     parent = os.path.join(cgroup2, name)
     child = os.path.join(parent, "inner")

@@ -8,7 +8,7 @@ import io
 import pytest
 from rich.console import Console
 
-from pyexec import ExecCounter, ExecStats
+from pyexec import ExecCounter
 from pyexec.doctor import Check, table as doctor_table
 from pyexec.snapshot import Diff
 from pyexec.top import TopView
