@@ -21,8 +21,8 @@ DEFAULT_MAX_ENTRIES: int = lib.EXEC_COUNT_DEFAULT_ENTRIES
 KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 # Memory one entry of max_entries takes, whether used or not: the kernel's
 # preallocated element (key, value, bookkeeping and bucket), then a row of the
-# buffers a read is decoded from (path and count).
-ENTRY_BYTES = ffi.sizeof("struct exec_key") + 8 + 64 + lib.EXEC_PATH_SIZE + 8
+# buffers a read is decoded from (path, count, truncated).
+ENTRY_BYTES = ffi.sizeof("struct exec_key") + 8 + 64 + lib.EXEC_PATH_SIZE + 8 + 1
 
 #: What a path is: the file the kernel executed (as /proc/PID/exe names it), or
 #: the file name exactly as the caller passed it to exec.
