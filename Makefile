@@ -8,7 +8,8 @@ CLANG_PKG ?= $(CLANG)
 LLVM_PKG ?= $(subst clang,llvm,$(CLANG_PKG))
 BPFTOOL ?= bpftool
 PYTHON ?= python3
-# vendored (default) or system: build against the distribution's libbpf.
+# vendored (default) or system: build against the distribution's libbpf
+# (prebuilt: make wheel's, at LIBBPF_PREFIX).
 LIBBPF ?= vendored
 export LIBBPF
 
@@ -20,25 +21,32 @@ ifeq ($(LIBBPF),system)
 DEB_PACKAGES += libbpf-dev
 endif
 
-include vendor/libbpf/manifest
-LIBBPF_TARBALL := vendor/libbpf/libbpf-$(LIBBPF_VERSION).orig.tar.gz
-LIBBPF_PREFIX := $(BUILD)/libbpf
+LIBBPF_VERSION := $(shell sed -n 's/^VERSION=//p' vendor/libbpf/manifest)
+LIBBPF_PREFIX ?= $(BUILD)/libbpf
 LIBBPF_A := $(LIBBPF_PREFIX)/lib/libbpf.a
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' -e 's/ppc64le/powerpc/' -e 's/s390x/s390/' -e 's/riscv64/riscv/')
 
 ifeq ($(LIBBPF),system)
 LIBBPF_DEP := $(BUILD)/system-libbpf.ok
 BPF_INCLUDES := -I$(BUILD) -Icsrc
+else ifeq ($(LIBBPF),prebuilt)
+# make wheel: libbpf is built already, for the wheel, at LIBBPF_PREFIX.
+LIBBPF_DEP :=
+BPF_INCLUDES := -I$(BUILD) -Icsrc -I$(LIBBPF_PREFIX)/include
 else
 LIBBPF_DEP := $(LIBBPF_A)
 BPF_INCLUDES := -I$(BUILD) -Icsrc -I$(LIBBPF_PREFIX)/include
 endif
 
-.PHONY: deps build artifacts run test test-kernels bench clean
+.PHONY: deps check-deps build artifacts run test test-wheel test-kernels bench wheel sdist clean
 
 ## deps: install the missing Debian packages (quiet when none is missing)
 deps:
 	@scripts/deps.sh $(DEB_PACKAGES)
+
+# For a build that pip runs (build.py): says what is missing, installs nothing.
+check-deps:
+	@scripts/deps.sh --check $(DEB_PACKAGES)
 
 ## artifacts: everything the cffi build reads (build.py calls this)
 artifacts: $(BUILD)/execcount.skel.h $(LIBBPF_DEP)
@@ -46,10 +54,10 @@ artifacts: $(BUILD)/execcount.skel.h $(LIBBPF_DEP)
 # libbpf: Debian's copy of the pinned upstream source, checked against its
 # sha256 (fetched once, checked every time), built static and position-
 # independent to link into the extension.
-$(LIBBPF_A): vendor/libbpf/manifest vendor/libbpf/fetch.sh
-	@vendor/libbpf/fetch.sh $(LIBBPF_TARBALL) $(BUILD)/apt
-	@rm -rf $(BUILD)/libbpf-src && mkdir -p $(BUILD)/libbpf-src
-	@tar -xf $(LIBBPF_TARBALL) -C $(BUILD)/libbpf-src --strip-components=1
+$(LIBBPF_A): vendor/libbpf/manifest scripts/fetch-source.sh
+	@tarball=$$(scripts/fetch-source.sh vendor/libbpf $(BUILD)/apt) && \
+		rm -rf $(BUILD)/libbpf-src && mkdir -p $(BUILD)/libbpf-src && \
+		tar -xf "$$tarball" -C $(BUILD)/libbpf-src --strip-components=1
 	@echo "  LIBBPF   $(LIBBPF_VERSION)"
 	@$(MAKE) -s -C $(BUILD)/libbpf-src/src install_headers install BUILD_STATIC_ONLY=1 \
 		EXTRA_CFLAGS='-fPIC -O2' OBJDIR=$(abspath $(BUILD)/libbpf-obj) \
@@ -105,11 +113,20 @@ run: build
 	$(VENV)/bin/pyexec run $(ARGS)
 
 ## test: the test suite, against the running kernel
-test: build
+test: build $(BUILD)/tests/sleeper
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-## test-kernels: the kernel matrix's tests in each of Debian's kernels, in qemu (KERNELS="5.10 6.1" for some)
-test-kernels: build
+# A static program the tests exec (a path walk must see it exec'd, whatever its libc).
+$(BUILD)/tests/sleeper: tests/sleeper.c
+	@mkdir -p $(@D)
+	@$(CC) -static -O2 -o $@ $<
+
+## test-wheel: the test suite against the wheel, installed in a fresh venv apart from the tree
+test-wheel: wheel $(BUILD)/tests/sleeper
+	@tests/installed.sh test $(PYTEST_ARGS)
+
+## test-kernels: the kernel matrix's tests, against the installed wheel, in each of Debian's kernels in qemu (KERNELS="5.10 6.1" for some)
+test-kernels: wheel $(BUILD)/tests/sleeper
 	@tests/kernels/run.sh $(KERNELS)
 
 ## bench: pyexec next to bpftrace; writes docs/benchmarks.md
@@ -117,5 +134,13 @@ bench: build
 	@scripts/deps.sh bpftrace
 	$(VENV)/bin/python bench/run.py --output docs/benchmarks.md
 
+## wheel: dist/pyexec_ebpf-*.whl, one manylinux_2_28 abi3 wheel that needs only glibc (scripts/dist.sh)
+wheel: deps
+	@scripts/dist.sh wheel dist
+
+## sdist: dist/pyexec_ebpf-*.tar.gz, which pip builds on a Debian machine with the build packages
+sdist: deps
+	@scripts/dist.sh sdist dist
+
 clean:
-	rm -rf $(BUILD) $(VENV) pyexec/_shim*.so *.egg-info .pytest_cache
+	rm -rf $(BUILD) $(VENV) dist pyexec/_shim*.so *.egg-info .pytest_cache

@@ -27,6 +27,14 @@ def cdef_text(*headers: str) -> str:
 
 
 def libbpf_flags() -> dict:
+    if static_deps:
+        prefix = pathlib.Path(static_deps)
+        return {
+            "include_dirs": [str(prefix / "include")],
+            "extra_objects": [str(prefix / "lib" / name) for name in ("libbpf.a", "libelf.a", "libz.a")],
+            # None of their symbols leave the extension; no debug info in it.
+            "extra_link_args": ["-Wl,--exclude-libs,ALL", "-Wl,--strip-all"],
+        }
     if os.environ.get("LIBBPF", "vendored") == "system":
         pkg = ["pkg-config", "libbpf"]
         cflags = subprocess.check_output([*pkg, "--cflags"], text=True)
@@ -42,7 +50,9 @@ def libbpf_flags() -> dict:
     }
 
 
-subprocess.run(["make", "-s", "-C", str(ROOT), "artifacts"], check=True)
+static_deps = os.environ.get("STATIC_DEPS")  # make wheel: libbpf, libelf and zlib built for the wheel
+make_settings = ["LIBBPF=prebuilt", f"LIBBPF_PREFIX={static_deps}"] if static_deps else []
+subprocess.run(["make", "-s", "-C", str(ROOT), "check-deps", "artifacts", *make_settings], check=True)
 
 ffibuilder = FFI()
 ffibuilder.cdef(cdef_text("execcount.h", "shim.h"))
@@ -53,7 +63,7 @@ ffibuilder.set_source(
     '#include "shim.h"',
     sources=["csrc/shim.c"],  # setuptools wants it relative to setup.py
     include_dirs=[str(CSRC), str(BUILD), *flags.pop("include_dirs", [])],
-    libraries=["elf", "z", *flags.pop("libraries", [])],
+    libraries=flags.pop("libraries", []),
     **flags,
 )
 

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian packages named as arguments that are not installed yet;
-# silent when all are there.
+# silent when all are there. With --check, only says which are missing (for a
+# build that pip runs, which should not install system packages on its own).
+# Usage: deps.sh [--check] PACKAGE...
 set -euo pipefail
+check=false
+[ "${1:-}" = --check ] && { check=true; shift; }
+command -v dpkg-query >/dev/null || exit 0 # not Debian: the build says what it lacks
 missing=()
 for package in "$@"; do
 	dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed' || missing+=("$package")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
-if [ "$(id -u)" -ne 0 ]; then
+if $check || [ "$(id -u)" -ne 0 ]; then
 	echo "deps: missing packages: ${missing[*]}; install them as root: apt-get install ${missing[*]}" >&2
 	exit 1
 fi

@@ -5,6 +5,8 @@
 # private_apt WORK LINE...  writes WORK/sources.list from the LINEs (with
 #                           @MIRROR@ and @SECURITY@ for this machine's Debian
 #                           mirrors), updates, and sets the array apt_opts.
+#                           Where the archive cannot be reached it stops with
+#                           a line that ends with $PRIVATE_APT_OFFLINE, if set.
 
 # This machine's Debian mirror and security mirror, from its apt sources.
 debian_mirrors() {
@@ -31,6 +33,11 @@ private_apt() {
 	apt_opts=(-o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
 		-o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o Dir::State::status=/dev/null
 		-o Debug::NoLocking=1 -o Acquire::Languages=none -o APT::Sandbox::User="$(id -un)" -qq)
-	apt-get "${apt_opts[@]}" update >&2 ||
-		{ echo "$0: apt-get update failed for: $(tr '\n' ';' <"$work/sources.list")" >&2; exit 1; }
+	# Offline, apt-get update warns and may still succeed: what tells is a list fetched.
+	if ! apt-get "${apt_opts[@]}" update >&2 ||
+		{ ! compgen -G "$work/lists/*_Sources*" >/dev/null && ! compgen -G "$work/lists/*_Packages*" >/dev/null; }; then
+		echo "$0: cannot reach Debian's archive ($(grep -oE 'https?://[^ ]+ [^ ]+' "$work/sources.list" |
+			tr '\n' ';' | sed 's/;$//'))${PRIVATE_APT_OFFLINE:+: $PRIVATE_APT_OFFLINE}" >&2
+		exit 1
+	fi
 }

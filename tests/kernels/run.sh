@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make test-kernels: boots each kernel of tests/kernels/manifest in qemu, with
 # this host's file system shared (virtme-ng), and runs the kernel matrix's
-# tests (pytest -m kernels) inside it against the one build in .venv.
+# tests (pytest -m kernels) inside it against the one build users install:
+# the wheel in dist/, installed by tests/installed.sh.
 # qemu emulates (TCG): this host's KVM cannot boot Debian's kernels.
 # Usage: run.sh [NAME...]   (all the manifest's kernels, or these)
 set -euo pipefail
@@ -21,6 +22,9 @@ if [ ! -x "$vng_venv/bin/vng" ]; then
 fi
 export PATH=$vng_venv/bin:$PATH # vng runs its virtme-run
 
+"$root/tests/installed.sh" prepare
+installed=$build/installed
+wheel=$(ls -t "$root"/dist/pyexec_ebpf-*.whl | head -n1)
 mapfile -t kernels < <("$root/tests/kernels/fetch.sh" "$build/kernels" "$@")
 results=() failed=0
 for line in "${kernels[@]}"; do
@@ -31,8 +35,8 @@ for line in "${kernels[@]}"; do
 	set +e
 	# mitigations=off: emulated page-table isolation and retpolines only slow the guest down.
 	timeout "$KERNEL_TIMEOUT" vng --run "$vmlinuz" --disable-kvm --cpus 2 --memory 2G --append mitigations=off \
-		--rwdir "$root" --cwd "$root" -- \
-		"CI='${CI:-}' PYEXEC_KERNEL='$name' .venv/bin/python -m pytest -m kernels -q -p no:cacheprovider ${PYTEST_ARGS:-}" \
+		--rwdir "$root" --cwd "$installed" -- \
+		"CI='${CI:-}' PYEXEC_KERNEL='$name' PYEXEC_INSTALLED='$wheel' venv/bin/python -m pytest -m kernels -q -p no:cacheprovider ${PYTEST_ARGS:-}" \
 		</dev/null 2>&1 | cat
 	status=${PIPESTATUS[0]}
 	set -e
