@@ -189,7 +189,7 @@ def measure_map_read(workdir: Path, rounds: int) -> dict:
         columns = counter._columns.snapshot  # the C read alone, into the same buffers
         timings = {"batch_in_c": median_ms(lambda: lib.pyexec_counter_snapshot(counter._counter, columns), rounds)}
         timings["batch"] = median_ms(counter.snapshot, rounds)
-        lib.pyexec_counter_use_per_key_reads(counter._counter)
+        lib.pyexec_reader_use_per_key_reads(counter._reader)
         timings["per_key"] = median_ms(counter.snapshot, rounds)
         return {"entries": len(snapshot), **timings}
 

@@ -16,22 +16,9 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Set by user space between open and load; the verifier prunes what they turn off. */
-const volatile bool resolve_paths = true; /* the file executed, not the name given */
-const volatile __u32 key_fields = EXEC_BY_PATH; /* enum exec_by: the fields filled in */
-const volatile bool debug = false; /* bpf_printk every key counted (pyexec trace-pipe) */
-/* Which newer kernel features to use where the kernel has them; each has a
- * fallback that counts the same (struct exec_features says which is which). */
-const volatile struct exec_features features = {};
-
-/* Filters: an execution is counted only if it passes every one that is set. */
-const volatile __u32 excluded_tgid = 0;   /* not this process, nor its children */
-const volatile bool filter_uids = false;  /* only the real uids in uid_filter */
-const volatile __u64 filter_cgroup = 0;   /* only this cgroup v2 id and those below it */
-const volatile __u32 filter_cgroup_level = 0; /* its depth in the hierarchy, 0 for the root */
-const volatile char filter_comm[EXEC_COMM_SIZE] = {}; /* only this command name (after exec) */
-const volatile __u32 filter_prefix_len = 0;
-const volatile char filter_prefix[EXEC_PATH_SIZE] = {}; /* only paths starting so (on the key) */
+/* Set by user space between open and load (struct exec_settings says what
+ * each does); the verifier prunes what they turn off. */
+const volatile struct exec_settings settings = {.layout = EXEC_LAYOUT, .by = EXEC_BY_PATH};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -248,7 +235,7 @@ static __always_inline bool resolve_path(struct file *file, char *out)
 		__builtin_memcpy(&buf->bytes[PATH_END - (sizeof(" (deleted)") - 1)], " (deleted)",
 				 sizeof(" (deleted)") - 1);
 	}
-	if (features.iterators && bpf_ksym_exists(bpf_iter_num_new))
+	if (settings.features.iterators && bpf_ksym_exists(bpf_iter_num_new))
 		complete = walk_by_loads(buf, dentry, vfsmnt);
 	else
 		complete = walk_by_reads(buf, dentry, vfsmnt);
@@ -288,12 +275,12 @@ static __always_inline bool starts_with(const char *s, const volatile char *pref
  * cannot be decided: it is counted (as truncated), never lost. */
 static __always_inline bool keep_path(struct exec_key *key, bool complete, bool resolved)
 {
-	if (filter_prefix_len && (complete || !resolved) &&
-	    !starts_with(key->path, filter_prefix, filter_prefix_len, EXEC_PATH_SIZE))
+	if (settings.path_prefix_len && (complete || !resolved) &&
+	    !starts_with(key->path, settings.path_prefix, settings.path_prefix_len, EXEC_PATH_SIZE))
 		return false;
 	if (!complete)
 		count_loss(truncated);
-	if (key_fields & EXEC_BY_PATH)
+	if (settings.by & EXEC_BY_PATH)
 		key->truncated = !complete;
 	else
 		__builtin_memset(key->path, 0, sizeof(key->path));
@@ -308,18 +295,18 @@ static __always_inline bool keep_path(struct exec_key *key, bool complete, bool 
 static __always_inline void fill_and_count(struct exec_key *key, struct task_struct *task,
 					   bool task_btf)
 {
-	if (key_fields & EXEC_BY_UID)
+	if (settings.by & EXEC_BY_UID)
 		key->uid = (__u32)bpf_get_current_uid_gid();
-	if (key_fields & EXEC_BY_COMM)
+	if (settings.by & EXEC_BY_COMM)
 		bpf_get_current_comm(key->comm, sizeof(key->comm));
-	if (key_fields & EXEC_BY_PARENT)
+	if (settings.by & EXEC_BY_PARENT)
 		bpf_probe_read_kernel_str(key->parent, sizeof(key->parent),
 					  TASK_FIELD(task, task_btf, real_parent)->comm);
-	if (key_fields & EXEC_BY_CGROUP)
+	if (settings.by & EXEC_BY_CGROUP)
 		key->cgroup = bpf_get_current_cgroup_id();
 	if (count_key(key))
 		count_loss(dropped);
-	if (debug)
+	if (settings.debug)
 		bpf_printk("pyexec: counted %s (outcome %d)", key->path, key->outcome);
 }
 
@@ -361,7 +348,7 @@ static __always_inline long read_name(const char *filename, bool user, char *out
 	char last;
 	long len;
 
-	if (!user && features.name_loads && load_name(filename, out, complete))
+	if (!user && settings.features.name_loads && load_name(filename, out, complete))
 		return 0;
 	len = user ? bpf_probe_read_user_str(out, EXEC_PATH_SIZE, filename)
 		   : bpf_probe_read_kernel_str(out, EXEC_PATH_SIZE, filename);
@@ -386,7 +373,7 @@ static __always_inline __u64 ancestor_cgroup_id(struct task_struct *task, __u32 
 {
 	struct cgroup *cgroup;
 
-	if (features.ancestor_cgroup)
+	if (settings.features.ancestor_cgroup)
 		return bpf_get_current_ancestor_cgroup_id(level);
 	cgroup = BPF_CORE_READ(task, cgroups, dfl_cgrp);
 	if (BPF_CORE_READ(cgroup, level) < level)
@@ -403,24 +390,24 @@ static __always_inline bool wanted(struct task_struct *task, bool task_btf)
 	struct task_struct *parent;
 	__u32 uid;
 
-	if (excluded_tgid) {
+	if (settings.exclude_self) {
 		parent = TASK_FIELD(task, task_btf, real_parent);
-		if ((task_btf ? task->tgid : bpf_get_current_pid_tgid() >> 32) == excluded_tgid ||
-		    TASK_FIELD(parent, task_btf, tgid) == excluded_tgid)
+		if ((task_btf ? task->tgid : bpf_get_current_pid_tgid() >> 32) == settings.exclude_self ||
+		    TASK_FIELD(parent, task_btf, tgid) == settings.exclude_self)
 			return false;
 	}
-	if (filter_uids) {
+	if (settings.uid_count) {
 		uid = (__u32)bpf_get_current_uid_gid();
 		if (!bpf_map_lookup_elem(&uid_filter, &uid))
 			return false;
 	}
-	if (filter_cgroup && ancestor_cgroup_id(task, filter_cgroup_level) != filter_cgroup)
+	if (settings.cgroup && ancestor_cgroup_id(task, settings.cgroup_level) != settings.cgroup)
 		return false;
-	if (filter_comm[0]) {
+	if (settings.comm[0]) {
 		bpf_get_current_comm(comm, sizeof(comm));
-		/* Equal up to filter_comm's NUL: the same name (comm's bytes after
+		/* Equal up to settings.comm's NUL: the same name (comm's bytes after
 		 * its NUL are left as they were by some kernels). */
-		if (!starts_with(comm, filter_comm, sizeof(comm), sizeof(comm)))
+		if (!starts_with(comm, settings.comm, sizeof(comm), sizeof(comm)))
 			return false;
 	}
 	return true;
@@ -435,7 +422,7 @@ static __always_inline void count_exec_key(struct exec_key *key, struct task_str
 {
 	bool complete = true;
 
-	if ((key_fields & EXEC_BY_PATH) || filter_prefix_len) {
+	if ((settings.by & EXEC_BY_PATH) || settings.path_prefix_len) {
 		if (file) {
 			complete = resolve_path(file, key->path);
 		} else if (!name || read_name(name, user, key->path, &complete)) {
@@ -459,7 +446,8 @@ int BPF_PROG(count_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 		return 0;
 	__builtin_memset(&key, 0, sizeof(key));
 	/* bprm->file is what /proc/PID/exe names: for a #! script, its interpreter. */
-	count_exec_key(&key, task, true, resolve_paths ? bprm->file : NULL, bprm->filename, false);
+	count_exec_key(&key, task, true, settings.key == EXEC_KEY_RESOLVED ? bprm->file : NULL,
+		       bprm->filename, false);
 	return 0;
 }
 
@@ -479,7 +467,7 @@ static __always_inline int remember_exec_call(const char *filename)
 static __always_inline int count_failed_exec_call(long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	bool task_btf = features.task_btf;
+	bool task_btf = settings.features.task_btf;
 	struct task_struct *task = task_btf ? bpf_get_current_task_btf()
 					    : (struct task_struct *)bpf_get_current_task();
 	__u64 *name = bpf_map_lookup_elem(&exec_calls, &tid);

@@ -29,6 +29,18 @@ struct exec_key {
 	                                * path loses its start, a name given to exec its end) */
 };
 
+/* --key: what the path in the key is. */
+enum exec_path_key {
+	EXEC_KEY_RESOLVED = 0, /* the file executed, as /proc/PID/exe names it */
+	EXEC_KEY_INVOKED = 1,  /* the file name as given to exec */
+};
+
+/* --mode: what counts. */
+enum exec_mode {
+	EXEC_MODE_EXEC = 0,     /* successful executions */
+	EXEC_MODE_ATTEMPTS = 1, /* every exec call, with its outcome */
+};
+
 /* Kernel features pyexec uses where the running kernel has them, each with
  * a fallback that counts the same. Before load: which ones to use if present
  * (in the BPF program's .rodata); after load: which ones it uses. */
@@ -37,6 +49,30 @@ struct exec_features {
 	bool iterators;  /* open-coded iterators, bpf_rdonly_cast: the resolved walk by plain loads */
 	bool name_loads; /* loads through a char * of a BTF-typed struct: invoked names by plain loads */
 	bool ancestor_cgroup; /* bpf_get_current_ancestor_cgroup_id in tracing programs: --cgroup by it */
+};
+
+/* Changes whenever struct exec_settings or struct exec_key does: a pinned
+ * counter of another layout is refused, not misread. */
+#define EXEC_LAYOUT 2
+
+/* How a counter counts: the options of pyexec run, each under its name there,
+ * as the BPF program reads them (its .rodata, set once before load, where a
+ * pinned counter's readers find them again). Filters are off when 0 or "". */
+struct exec_settings {
+	unsigned int layout;            /* EXEC_LAYOUT of the pyexec that loaded it */
+	unsigned int key;               /* enum exec_path_key */
+	unsigned int mode;              /* enum exec_mode */
+	unsigned int by;                /* enum exec_by: the fields of the key filled in */
+	unsigned int uid_count;         /* --uid: only the real uids in the uid_filter map */
+	unsigned int cgroup_level;      /* --cgroup: the depth of... */
+	unsigned long long cgroup;      /* ...this cgroup v2 id: only it and those below it */
+	char comm[EXEC_COMM_SIZE];      /* --comm: only this command name (after exec) */
+	char path_prefix[EXEC_PATH_SIZE]; /* --path-prefix: only paths that start so (the key's) */
+	unsigned int path_prefix_len;
+	unsigned int exclude_self;      /* --exclude-self: the process (tgid) left out, with its children */
+	bool debug;                     /* --debug: bpf_printk each key counted */
+	struct exec_features features;  /* --avoid: the kernel features to use where present */
+	unsigned long long started_at;  /* wall clock at load, in ns since the epoch */
 };
 
 /* What the BPF program could not count exactly; one copy per CPU. */

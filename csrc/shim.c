@@ -19,13 +19,22 @@ void pyexec_libbpf_log(int level, const char *message);
  * between the kernel's copy and ours. */
 #define READ_CHUNK 512
 
-struct pyexec_counter {
-	struct execcount_bpf *skel;
+/* Reads a counter's maps by file descriptor: the loader's own, or those a
+ * pyexec start pinned, opened by any later process. */
+struct pyexec_reader {
+	int count_fd, stats_fd, uid_fd;
+	bool owns_fds; /* opened from pins: closed with the reader */
 	unsigned int max_entries;
-	struct exec_features features; /* those the loaded program uses */
+	struct exec_settings settings; /* as the BPF program reads them */
 	bool per_key_reads; /* batch lookups unsupported here, or turned off */
 	struct exec_key chunk_keys[READ_CHUNK];
 	unsigned long long chunk_counts[READ_CHUNK];
+};
+
+struct pyexec_counter {
+	struct execcount_bpf *skel;
+	struct exec_features features; /* those the loaded program uses */
+	struct pyexec_reader reader;
 };
 
 static int log_level = LIBBPF_WARN;
@@ -85,43 +94,35 @@ static bool calls_kfuncs(const struct bpf_program *prog)
 }
 
 /* The .rodata settings, set between open and load. */
-static int configure(struct execcount_bpf *skel, const struct pyexec_config *config,
+static int configure(struct execcount_bpf *skel, const struct exec_settings *settings,
 		     struct exec_features features)
 {
-	struct execcount_bpf__rodata *settings = skel->rodata;
-	size_t prefix_len = strnlen(config->path_prefix, sizeof(config->path_prefix));
+	struct exec_settings *rodata = (struct exec_settings *)&skel->rodata->settings;
+	bool attempts = settings->mode == EXEC_MODE_ATTEMPTS;
 
-	if (config->uid_count > EXEC_UID_FILTER_SIZE || prefix_len == sizeof(config->path_prefix))
+	if (settings->uid_count > EXEC_UID_FILTER_SIZE || settings->path_prefix_len >= EXEC_PATH_SIZE)
 		return -E2BIG;
-	settings->resolve_paths = config->resolve_paths;
-	settings->key_fields = config->key_fields;
-	settings->debug = config->debug;
-	memcpy((void *)&settings->features, &features, sizeof(features));
+	*rodata = *settings;
+	rodata->layout = EXEC_LAYOUT;
+	rodata->features = features;
 	/* The syscall tracepoints are loaded, and tracefs needed, only for attempts. */
-	bpf_program__set_autoload(skel->progs.enter_execve, config->count_attempts);
-	bpf_program__set_autoload(skel->progs.enter_execveat, config->count_attempts);
-	bpf_program__set_autoload(skel->progs.exit_execve, config->count_attempts);
-	bpf_program__set_autoload(skel->progs.exit_execveat, config->count_attempts);
-	if (!config->count_attempts)
+	bpf_program__set_autoload(skel->progs.enter_execve, attempts);
+	bpf_program__set_autoload(skel->progs.enter_execveat, attempts);
+	bpf_program__set_autoload(skel->progs.exit_execve, attempts);
+	bpf_program__set_autoload(skel->progs.exit_execveat, attempts);
+	if (!attempts)
 		bpf_map__set_max_entries(skel->maps.exec_calls, 1);
-	settings->excluded_tgid = config->excluded_tgid;
-	settings->filter_uids = config->uid_count > 0;
-	settings->filter_cgroup = config->cgroup;
-	settings->filter_cgroup_level = config->cgroup_level;
-	memcpy((char *)settings->filter_comm, config->comm, sizeof(settings->filter_comm));
-	settings->filter_prefix_len = prefix_len;
-	memcpy((char *)settings->filter_prefix, config->path_prefix, sizeof(settings->filter_prefix));
 	return 0;
 }
 
-static int fill_uid_filter(struct execcount_bpf *skel, const struct pyexec_config *config)
+static int fill_uid_filter(struct execcount_bpf *skel, const unsigned int *uids, unsigned int count)
 {
 	int fd = bpf_map__fd(skel->maps.uid_filter);
 	unsigned char yes = 1;
 	int err;
 
-	for (unsigned int i = 0; i < config->uid_count; i++) {
-		err = bpf_map_update_elem(fd, &config->uids[i], &yes, BPF_ANY);
+	for (unsigned int i = 0; i < count; i++) {
+		err = bpf_map_update_elem(fd, &uids[i], &yes, BPF_ANY);
 		if (err)
 			return err;
 	}
@@ -129,21 +130,21 @@ static int fill_uid_filter(struct execcount_bpf *skel, const struct pyexec_confi
 }
 
 /* Opens, configures and loads the skeleton with these features. */
-static int load(const struct pyexec_config *config, struct exec_features features,
-		struct execcount_bpf **out)
+static int load(const struct exec_settings *settings, const unsigned int *uids, unsigned int max_entries,
+		struct exec_features features, struct execcount_bpf **out)
 {
 	struct execcount_bpf *skel = execcount_bpf__open();
 	int err;
 
 	if (!skel)
 		return -errno;
-	err = configure(skel, config, features);
-	if (!err && config->max_entries)
-		err = bpf_map__set_max_entries(skel->maps.exec_count, config->max_entries);
+	err = configure(skel, settings, features);
+	if (!err && max_entries)
+		err = bpf_map__set_max_entries(skel->maps.exec_count, max_entries);
 	if (!err)
 		err = execcount_bpf__load(skel);
 	if (!err)
-		err = fill_uid_filter(skel, config);
+		err = fill_uid_filter(skel, uids, settings->uid_count);
 	if (err) {
 		execcount_bpf__destroy(skel);
 		return err;
@@ -152,10 +153,13 @@ static int load(const struct pyexec_config *config, struct exec_features feature
 	return 0;
 }
 
-int pyexec_counter_load(const struct pyexec_config *config, struct pyexec_counter **out)
+int pyexec_counter_load(const struct exec_settings *settings, const unsigned int *uids,
+			unsigned int max_entries, struct pyexec_counter **out)
 {
-	struct exec_features features = probe_features(config->features);
+	struct exec_features features = probe_features(settings->features);
+	bool resolved = settings->key == EXEC_KEY_RESOLVED;
 	struct pyexec_counter *counter;
+	struct execcount_bpf *skel = NULL;
 	int err = -EINVAL;
 
 	counter = calloc(1, sizeof(*counter));
@@ -163,25 +167,29 @@ int pyexec_counter_load(const struct pyexec_config *config, struct pyexec_counte
 		return -ENOMEM;
 	/* Only --key invoked reads names by loads; whether the verifier allows
 	 * them (6.17) is known only by trying. */
-	features.name_loads = features.name_loads && !config->resolve_paths;
+	features.name_loads = features.name_loads && !resolved;
 	if (features.name_loads) {
 		log_quiet = log_level <= LIBBPF_WARN; /* --verbose shows the try too */
-		err = load(config, features, &counter->skel);
+		err = load(settings, uids, max_entries, features, &skel);
 		log_quiet = false;
 		features.name_loads = !err;
 	}
-	if (!counter->skel)
-		err = load(config, features, &counter->skel);
+	if (!skel)
+		err = load(settings, uids, max_entries, features, &skel);
 	if (err) {
 		free(counter);
 		return err;
 	}
-	features.iterators = features.iterators && config->resolve_paths &&
-			     calls_kfuncs(counter->skel->progs.count_exec);
-	features.task_btf = features.task_btf && config->count_attempts;
-	features.ancestor_cgroup = features.ancestor_cgroup && config->cgroup;
+	features.iterators = features.iterators && resolved && calls_kfuncs(skel->progs.count_exec);
+	features.task_btf = features.task_btf && settings->mode == EXEC_MODE_ATTEMPTS;
+	features.ancestor_cgroup = features.ancestor_cgroup && settings->cgroup;
+	counter->skel = skel;
 	counter->features = features;
-	counter->max_entries = bpf_map__max_entries(counter->skel->maps.exec_count);
+	counter->reader.count_fd = bpf_map__fd(skel->maps.exec_count);
+	counter->reader.stats_fd = bpf_map__fd(skel->maps.exec_stats);
+	counter->reader.uid_fd = bpf_map__fd(skel->maps.uid_filter);
+	counter->reader.max_entries = bpf_map__max_entries(skel->maps.exec_count);
+	memcpy(&counter->reader.settings, (const void *)&skel->rodata->settings, sizeof(struct exec_settings));
 	*out = counter;
 	return 0;
 }
@@ -199,9 +207,9 @@ void pyexec_counter_destroy(struct pyexec_counter *counter)
 	free(counter);
 }
 
-unsigned int pyexec_counter_max_entries(const struct pyexec_counter *counter)
+struct pyexec_reader *pyexec_counter_reader(struct pyexec_counter *counter)
 {
-	return counter->max_entries;
+	return &counter->reader;
 }
 
 void pyexec_counter_features(const struct pyexec_counter *counter, struct exec_features *out)
@@ -209,9 +217,166 @@ void pyexec_counter_features(const struct pyexec_counter *counter, struct exec_f
 	*out = counter->features;
 }
 
-void pyexec_counter_use_per_key_reads(struct pyexec_counter *counter)
+unsigned int pyexec_reader_max_entries(const struct pyexec_reader *reader)
 {
-	counter->per_key_reads = true;
+	return reader->max_entries;
+}
+
+void pyexec_reader_settings(const struct pyexec_reader *reader, struct exec_settings *out)
+{
+	*out = reader->settings;
+}
+
+void pyexec_reader_use_per_key_reads(struct pyexec_reader *reader)
+{
+	reader->per_key_reads = true;
+}
+
+/* The objects a pin directory holds: the maps a reader needs, and the links
+ * that keep the programs attached with no process holding them. */
+#define PIN_COUNT "exec_count"
+#define PIN_STATS "exec_stats"
+#define PIN_UIDS "uid_filter"
+#define PIN_SETTINGS "settings" /* the .rodata map */
+#define PIN_LINK "link_" /* and the program's name */
+
+static int pin_path(char *path, size_t size, const char *dir, const char *name, const char *suffix)
+{
+	int len = snprintf(path, size, "%s/%s%s", dir, name, suffix);
+
+	return len < 0 || (size_t)len >= size ? -ENAMETOOLONG : 0;
+}
+
+int pyexec_counter_pin(struct pyexec_counter *counter, const char *dir)
+{
+	struct execcount_bpf *skel = counter->skel;
+	struct { struct bpf_map *map; const char *name; } maps[] = {
+		{skel->maps.exec_count, PIN_COUNT}, {skel->maps.exec_stats, PIN_STATS},
+		{skel->maps.uid_filter, PIN_UIDS}, {skel->maps.rodata, PIN_SETTINGS},
+	};
+	struct bpf_program *prog;
+	char path[4096];
+	int err;
+
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		err = pin_path(path, sizeof(path), dir, maps[i].name, "");
+		if (!err)
+			err = bpf_map__pin(maps[i].map, path);
+		if (err)
+			return err;
+	}
+	bpf_object__for_each_program(prog, skel->obj) {
+		struct bpf_link *link = NULL;
+
+		/* The skeleton's links, in the order of its programs. */
+		for (size_t i = 0; i < skel->skeleton->prog_cnt; i++)
+			if (*skel->skeleton->progs[i].prog == prog)
+				link = *skel->skeleton->progs[i].link;
+		if (!link)
+			continue; /* not loaded: the syscall tracepoints outside attempts mode */
+		err = pin_path(path, sizeof(path), dir, PIN_LINK, bpf_program__name(prog));
+		if (!err)
+			err = bpf_link__pin(link, path);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int open_pin(const char *dir, const char *name, int *fd)
+{
+	char path[4096];
+	int err = pin_path(path, sizeof(path), dir, name, "");
+
+	if (err)
+		return err;
+	*fd = bpf_obj_get(path);
+	return *fd < 0 ? -errno : 0;
+}
+
+/* The settings, from the pinned .rodata map: where the skeleton puts them. */
+static int read_pinned_settings(int fd, struct exec_settings *out)
+{
+	struct bpf_map_info info = {};
+	__u32 info_len = sizeof(info), zero = 0;
+	char *value;
+	int err = bpf_map_get_info_by_fd(fd, &info, &info_len);
+
+	if (err)
+		return err;
+	if (info.value_size < offsetof(struct execcount_bpf__rodata, settings) + sizeof(*out))
+		return -EPROTO;
+	value = calloc(1, info.value_size);
+	if (!value)
+		return -ENOMEM;
+	err = bpf_map_lookup_elem(fd, &zero, value);
+	if (!err)
+		memcpy(out, value + offsetof(struct execcount_bpf__rodata, settings), sizeof(*out));
+	free(value);
+	return err;
+}
+
+int pyexec_reader_open_pinned(const char *dir, struct pyexec_reader **out)
+{
+	struct pyexec_reader *reader = calloc(1, sizeof(*reader));
+	struct bpf_map_info info = {};
+	__u32 info_len = sizeof(info);
+	int settings_fd = -1, err;
+
+	if (!reader)
+		return -ENOMEM;
+	reader->count_fd = reader->stats_fd = reader->uid_fd = -1;
+	reader->owns_fds = true;
+	err = open_pin(dir, PIN_COUNT, &reader->count_fd);
+	if (!err)
+		err = open_pin(dir, PIN_STATS, &reader->stats_fd);
+	if (!err)
+		err = open_pin(dir, PIN_UIDS, &reader->uid_fd);
+	if (!err)
+		err = open_pin(dir, PIN_SETTINGS, &settings_fd);
+	if (!err)
+		err = read_pinned_settings(settings_fd, &reader->settings);
+	if (!err)
+		err = bpf_map_get_info_by_fd(reader->count_fd, &info, &info_len);
+	/* Another layout: pinned by another version of pyexec, which this one would misread. */
+	if (!err && (reader->settings.layout != EXEC_LAYOUT || info.key_size != sizeof(struct exec_key)))
+		err = -EPROTO;
+	if (settings_fd >= 0)
+		close(settings_fd);
+	if (err) {
+		pyexec_reader_close(reader);
+		return err;
+	}
+	reader->max_entries = info.max_entries;
+	*out = reader;
+	return 0;
+}
+
+void pyexec_reader_close(struct pyexec_reader *reader)
+{
+	if (!reader || !reader->owns_fds)
+		return;
+	int fds[] = {reader->count_fd, reader->stats_fd, reader->uid_fd};
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(reader);
+}
+
+int pyexec_reader_uids(const struct pyexec_reader *reader, unsigned int *out, unsigned int capacity,
+		       unsigned int *found)
+{
+	unsigned int key, next, n = 0;
+	void *previous = NULL;
+	int err;
+
+	while (n < capacity && !(err = bpf_map_get_next_key(reader->uid_fd, previous, &next))) {
+		out[n++] = key = next;
+		previous = &key;
+	}
+	*found = n;
+	return n == capacity || err == -ENOENT ? 0 : err;
 }
 
 /* Where a read of exec_count has got to. */
@@ -254,21 +419,21 @@ static bool batch_unsupported(int err)
 }
 
 /* Reads up to room entries into the counter's chunk buffers. */
-static int read_chunk(struct pyexec_counter *counter, struct map_cursor *cursor,
+static int read_chunk(struct pyexec_reader *reader, struct map_cursor *cursor,
 		      unsigned int room, unsigned int *got)
 {
-	int fd = bpf_map__fd(counter->skel->maps.exec_count);
+	int fd = reader->count_fd;
 	int err;
 
-	if (counter->per_key_reads)
-		return read_chunk_per_key(fd, cursor, counter->chunk_keys, counter->chunk_counts,
+	if (reader->per_key_reads)
+		return read_chunk_per_key(fd, cursor, reader->chunk_keys, reader->chunk_counts,
 					  room, got);
 	*got = room;
 	err = bpf_map_lookup_batch(fd, cursor->started ? &cursor->token : NULL, &cursor->token,
-				   counter->chunk_keys, counter->chunk_counts, got, NULL);
+				   reader->chunk_keys, reader->chunk_counts, got, NULL);
 	if (err && !cursor->started && batch_unsupported(err)) {
-		counter->per_key_reads = true; /* remembered: no batch ops on this kernel */
-		return read_chunk(counter, cursor, room, got);
+		reader->per_key_reads = true; /* remembered: no batch ops on this kernel */
+		return read_chunk(reader, cursor, room, got);
 	}
 	cursor->started = true;
 	if (err == -ENOENT) { /* the last batch: the whole map is read */
@@ -310,7 +475,7 @@ static void append_chunk(struct pyexec_snapshot *out, const struct exec_key *key
 	out->paths_size = end - out->paths;
 }
 
-int pyexec_counter_snapshot(struct pyexec_counter *counter, struct pyexec_snapshot *out)
+int pyexec_reader_snapshot(struct pyexec_reader *reader, struct pyexec_snapshot *out)
 {
 	struct map_cursor cursor = {0};
 	unsigned int room, got;
@@ -322,15 +487,15 @@ int pyexec_counter_snapshot(struct pyexec_counter *counter, struct pyexec_snapsh
 		room = out->capacity - out->found;
 		if (room > READ_CHUNK)
 			room = READ_CHUNK;
-		err = read_chunk(counter, &cursor, room, &got);
+		err = read_chunk(reader, &cursor, room, &got);
 		if (err)
 			return err;
-		append_chunk(out, counter->chunk_keys, counter->chunk_counts, got);
+		append_chunk(out, reader->chunk_keys, reader->chunk_counts, got);
 	}
 	return 0;
 }
 
-int pyexec_counter_stats(struct pyexec_counter *counter, struct exec_stats *out)
+int pyexec_reader_stats(struct pyexec_reader *reader, struct exec_stats *out)
 {
 	int cpus = libbpf_num_possible_cpus();
 	struct exec_stats *per_cpu;
@@ -342,7 +507,7 @@ int pyexec_counter_stats(struct pyexec_counter *counter, struct exec_stats *out)
 	per_cpu = calloc(cpus, sizeof(*per_cpu));
 	if (!per_cpu)
 		return -ENOMEM;
-	err = bpf_map_lookup_elem(bpf_map__fd(counter->skel->maps.exec_stats), &zero, per_cpu);
+	err = bpf_map_lookup_elem(reader->stats_fd, &zero, per_cpu);
 	if (err)
 		goto out;
 	memset(out, 0, sizeof(*out));

@@ -6,34 +6,36 @@
 #include "execcount.h"
 
 struct pyexec_counter;
+/* Reads a counter's maps: the loader's (pyexec_counter_reader), or a pinned
+ * counter's (pyexec_reader_open_pinned). */
+struct pyexec_reader;
 
-/* Settings applied between opening and loading the BPF object. */
-struct pyexec_config {
-	unsigned int max_entries; /* capacity of exec_count; 0 keeps the default */
-	bool resolve_paths;       /* key on the file executed, not the name given to exec */
-	unsigned int key_fields;  /* enum exec_by: what the key holds */
-	bool count_attempts;      /* failed exec calls too (syscall tracepoints: tracefs) */
-	bool debug;               /* bpf_printk each counted key to the trace pipe */
-	/* Filters; each is off when 0, NULL or "". */
-	unsigned int excluded_tgid;        /* not this process, nor its children */
-	const unsigned int *uids;          /* only these real uids... */
-	unsigned int uid_count;            /* ...up to EXEC_UID_FILTER_SIZE of them */
-	unsigned long long cgroup;         /* only this cgroup v2 id and below... */
-	unsigned int cgroup_level;         /* ...which is this deep (root: 0) */
-	char comm[EXEC_COMM_SIZE];         /* only this command name */
-	char path_prefix[EXEC_PATH_SIZE];  /* only paths that start so */
-	struct exec_features features;     /* the kernel features to use where present */
-};
-
-/* Opens, configures and loads the BPF program; counting starts on attach. */
-int pyexec_counter_load(const struct pyexec_config *config, struct pyexec_counter **out);
+/* Opens, configures (settings; the uid_count uids of --uid; exec_count's
+ * capacity, 0 for the default) and loads the BPF program; counting starts on attach. */
+int pyexec_counter_load(const struct exec_settings *settings, const unsigned int *uids,
+			unsigned int max_entries, struct pyexec_counter **out);
 int pyexec_counter_attach(struct pyexec_counter *counter);
-/* Detaches, unloads and frees; NULL is fine. */
+/* Detaches, unloads and frees; NULL is fine. Pinned objects stay. */
 void pyexec_counter_destroy(struct pyexec_counter *counter);
-
-unsigned int pyexec_counter_max_entries(const struct pyexec_counter *counter);
 /* The kernel features the loaded program uses (those its settings need). */
 void pyexec_counter_features(const struct pyexec_counter *counter, struct exec_features *out);
+/* The counter's own reader, freed with it. */
+struct pyexec_reader *pyexec_counter_reader(struct pyexec_counter *counter);
+/* Pins the maps a reader needs and the attached links under dir (on bpffs):
+ * the kernel goes on counting with no process holding them. */
+int pyexec_counter_pin(struct pyexec_counter *counter, const char *dir);
+
+/* A reader of the counter pinned under dir; -EPROTO if another layout of
+ * pyexec pinned it. Closed with pyexec_reader_close. */
+int pyexec_reader_open_pinned(const char *dir, struct pyexec_reader **out);
+/* Closes a pinned reader; does nothing to a counter's own. */
+void pyexec_reader_close(struct pyexec_reader *reader);
+unsigned int pyexec_reader_max_entries(const struct pyexec_reader *reader);
+/* The settings as the BPF program reads them. */
+void pyexec_reader_settings(const struct pyexec_reader *reader, struct exec_settings *out);
+/* The uids of --uid, up to capacity of them. */
+int pyexec_reader_uids(const struct pyexec_reader *reader, unsigned int *out, unsigned int capacity,
+		       unsigned int *found);
 
 /* A snapshot of exec_count as columns, allocated by the caller with room
  * for capacity entries. */
@@ -54,11 +56,11 @@ struct pyexec_snapshot {
 
 /* Reads the whole of exec_count into out, in as few syscalls as the kernel
  * allows (batches, or key by key where batch operations are missing). */
-int pyexec_counter_snapshot(struct pyexec_counter *counter, struct pyexec_snapshot *out);
+int pyexec_reader_snapshot(struct pyexec_reader *reader, struct pyexec_snapshot *out);
 /* Reads key by key from now on, as on kernels without batch map operations. */
-void pyexec_counter_use_per_key_reads(struct pyexec_counter *counter);
+void pyexec_reader_use_per_key_reads(struct pyexec_reader *reader);
 /* Sums exec_stats over all CPUs. */
-int pyexec_counter_stats(struct pyexec_counter *counter, struct exec_stats *out);
+int pyexec_reader_stats(struct pyexec_reader *reader, struct exec_stats *out);
 
 /* A map of pyexec's, as bpftool map list shows it, and how full it is. */
 struct pyexec_map_info {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -14,7 +15,8 @@ from types import TracebackType
 from typing import Any
 
 from ._shim import ffi, lib
-from .errors import LOAD, ArgumentError, ArgumentTypeError, PyexecError, UnsupportedKernelError, check
+from .errors import (LOAD, ArgumentError, ArgumentTypeError, NotPinnedError, PinnedElsewhereError, PyexecError,
+                     UnsupportedKernelError, check)
 from .kernel import FEATURES, MINIMUM_FIX
 
 DEFAULT_MAX_ENTRIES: int = lib.EXEC_COUNT_DEFAULT_ENTRIES
@@ -33,6 +35,10 @@ KEYS = ("resolved", "invoked")
 CUT = "\u2026"
 #: What counts: successful executions, or every exec call with its outcome.
 MODES = ("exec", "attempts")
+_KEY_VALUES = {"resolved": lib.EXEC_KEY_RESOLVED, "invoked": lib.EXEC_KEY_INVOKED}
+_MODE_VALUES = {"exec": lib.EXEC_MODE_EXEC, "attempts": lib.EXEC_MODE_ATTEMPTS}
+#: Where pyexec start pins a counter (bpffs).
+PIN_DIRECTORY = "/sys/fs/bpf/pyexec"
 #: What executions can be counted by, in any combination.
 BREAKDOWNS = {
     "path": lib.EXEC_BY_PATH,
@@ -160,7 +166,9 @@ class ExecCounter:
         if not self.avoid <= FEATURES.keys():
             raise ArgumentError("avoid", f"avoid takes kernel features among {', '.join(FEATURES)}, not {sorted(self.avoid)!r}")
         self.started_at = 0.0  # wall clock (time.time()) when counting started
-        self._counter = ffi.NULL
+        self._counter = ffi.NULL  # the loader's handle, when this process loaded the program
+        self._reader = ffi.NULL  # what reads the maps: the loader's own, or a pinned counter's
+        self._pinned = False  # opened from pins (open_pinned), not loaded here
         self._columns: _Columns | None = None  # allocated on first read
         # One call at a time: reads share the C buffers, and close frees what a read uses.
         self._lock = threading.RLock()
@@ -172,7 +180,7 @@ class ExecCounter:
             return self._start()
 
     def _start(self) -> ExecCounter:
-        if self._counter:
+        if self._reader:
             raise PyexecError("this ExecCounter is already started")
         if not os.path.exists(KERNEL_BTF):
             raise UnsupportedKernelError(2, f"{KERNEL_BTF} is missing: {MINIMUM_FIX}")
@@ -181,36 +189,88 @@ class ExecCounter:
 
             ensure_tracefs()  # libbpf finds syscall tracepoints through it
         _sync_libbpf_log_level()
-        uids = ffi.new("unsigned int[]", self.uids)
-        config = ffi.new(
-            "struct pyexec_config *",
-            {
-                "max_entries": self.max_entries,
-                "resolve_paths": self.key == "resolved",
-                "key_fields": sum(BREAKDOWNS[field] for field in self.by),
-                "count_attempts": self.mode == "attempts",
-                "debug": self.debug,
-                "excluded_tgid": os.getpid() if self.exclude_self else 0,
-                "uids": uids,
-                "uid_count": len(self.uids),
-                "cgroup": self._cgroup_id,
-                "cgroup_level": self._cgroup_level,
-                "comm": self._comm,
-                "path_prefix": self._path_prefix,
-                "features": {name: name not in self.avoid for name in FEATURES},
-            },
-        )
+        started_at = time.time()
+        settings = ffi.new("struct exec_settings *", {
+            "key": _KEY_VALUES[self.key],
+            "mode": _MODE_VALUES[self.mode],
+            "by": sum(BREAKDOWNS[field] for field in self.by),
+            "uid_count": len(self.uids),
+            "cgroup": self._cgroup_id,
+            "cgroup_level": self._cgroup_level,
+            "comm": self._comm,
+            "path_prefix": self._path_prefix,
+            "path_prefix_len": len(self._path_prefix),
+            "exclude_self": os.getpid() if self.exclude_self else 0,
+            "debug": self.debug,
+            "features": {name: name not in self.avoid for name in FEATURES},
+            "started_at": int(started_at * 1e9),
+        })
         handle = ffi.new("struct pyexec_counter **")
-        check(lib.pyexec_counter_load(config, handle), LOAD)
+        check(lib.pyexec_counter_load(settings, ffi.new("unsigned int[]", self.uids), self.max_entries, handle), LOAD)
         self._counter = handle[0]
+        self._reader = lib.pyexec_counter_reader(self._counter)
         self._finalizer = weakref.finalize(self, _detach_unclosed, self._counter)
         try:
             check(lib.pyexec_counter_attach(self._counter), "attach to sched_process_exec")
         except BaseException:
             self.close()
             raise
-        self.started_at = time.time()
+        self.started_at = started_at
         return self
+
+    @classmethod
+    def open_pinned(cls, directory: str = PIN_DIRECTORY) -> ExecCounter:
+        """The counter that pyexec start pinned under directory, to read: its
+        settings are the ones it was started with, read from the kernel. close()
+        leaves it counting (pyexec stop ends it)."""
+        handle = ffi.new("struct pyexec_reader **")
+        rc = lib.pyexec_reader_open_pinned(os.fsencode(directory), handle)
+        if rc == -errno.ENOENT:
+            raise NotPinnedError(f"no counter is pinned at {directory}: start one with pyexec start")
+        if rc == -errno.EPROTO:
+            raise PinnedElsewhereError(
+                f"{directory} holds a counter pinned by another version of pyexec: stop it with that "
+                f"version, or remove {directory}")
+        check(rc, f"open the counter pinned at {directory}")
+        reader = handle[0]
+        try:
+            settings = ffi.new("struct exec_settings *")
+            lib.pyexec_reader_settings(reader, settings)
+            uids = ffi.new("unsigned int[]", lib.EXEC_UID_FILTER_SIZE)
+            found = ffi.new("unsigned int *")
+            check(lib.pyexec_reader_uids(reader, uids, lib.EXEC_UID_FILTER_SIZE, found), "read the uid_filter map")
+            counter = cls(
+                lib.pyexec_reader_max_entries(reader),
+                key=_name_of(_KEY_VALUES, settings.key),
+                mode=_name_of(_MODE_VALUES, settings.mode),
+                by=tuple(field for field, bit in BREAKDOWNS.items() if settings.by & bit),
+                uids=list(uids[0 : found[0]]),
+                comm=os.fsdecode(ffi.string(settings.comm)) or None,
+                path_prefix=os.fsdecode(ffi.string(settings.path_prefix)) or None,
+                debug=bool(settings.debug),
+            )
+        except BaseException:
+            lib.pyexec_reader_close(reader)
+            raise
+        if settings.cgroup:  # named as now, if it still exists
+            from .names import cgroup_names
+
+            path = cgroup_names().path(settings.cgroup)
+            counter.cgroup = path if path is not None else str(settings.cgroup)
+            counter._cgroup_id, counter._cgroup_level = settings.cgroup, settings.cgroup_level
+        counter.exclude_self = bool(settings.exclude_self)
+        counter.started_at = settings.started_at / 1e9
+        counter._reader, counter._pinned = reader, True
+        counter._finalizer = weakref.finalize(counter, lib.pyexec_reader_close, reader)
+        return counter
+
+    def pin(self, directory: str) -> None:
+        """Pins this started counter's maps and links under directory (on bpffs):
+        the kernel goes on counting after this process ends (pyexec start)."""
+        with self._lock:
+            if not self._counter:
+                raise PyexecError("only a counter this process started can be pinned")
+            check(lib.pyexec_counter_pin(self._counter, os.fsencode(directory)), f"pin the counter at {directory}")
 
     @property
     def filters(self) -> dict[str, Any]:
@@ -224,20 +284,28 @@ class ExecCounter:
         those its settings need that the kernel has; the others are False."""
         features = ffi.new("struct exec_features *")
         with self._lock:
-            lib.pyexec_counter_features(self._started(), features)
+            self._started()
+            if not self._counter:
+                raise PyexecError("features are known to the process that loaded the counter")
+            lib.pyexec_counter_features(self._counter, features)
         return {name: bool(getattr(features, name)) for name in FEATURES}
 
     def close(self) -> None:
         """Detaches and unloads; the counts are gone. Safe to call twice, and
-        from any thread: it waits for a read under way."""
+        from any thread: it waits for a read under way. A pinned counter
+        (open_pinned) is only let go of: it goes on counting."""
         with self._lock:
-            counter, self._counter = self._counter, ffi.NULL
+            counter, reader, self._counter, self._reader = self._counter, self._reader, ffi.NULL, ffi.NULL
             if self._finalizer is not None:
                 self._finalizer.detach()
-            lib.pyexec_counter_destroy(counter)
+            if counter:
+                lib.pyexec_counter_destroy(counter)  # its reader with it
+            elif reader:
+                lib.pyexec_reader_close(reader)
 
     def __enter__(self) -> ExecCounter:
-        return self.start()
+        """Starts counting; a pinned counter (open_pinned) counts already."""
+        return self if self._pinned else self.start()
 
     def __exit__(
         self,
@@ -248,9 +316,10 @@ class ExecCounter:
         self.close()
 
     def _started(self) -> object:
-        if not self._counter:
+        """The reader: this counter's own, or a pinned one's."""
+        if not self._reader:
             raise PyexecError("this ExecCounter is not started: use it in a with block or call start()")
-        return self._counter
+        return self._reader
 
     def snapshot(self) -> dict[str, int]:
         """Executions (attempts, in that mode) per path so far; paths decoded
@@ -282,7 +351,7 @@ class ExecCounter:
         ]
 
     def _read(self) -> _Columns:
-        counter = self._started()
+        reader = self._started()
         if self._columns is None:
             wanted = self.by + (("outcome",) if self.mode == "attempts" else ())
             try:
@@ -290,14 +359,14 @@ class ExecCounter:
             except MemoryError:
                 raise PyexecError(f"no memory for the buffers to read {self.max_entries} entries: "
                                   "choose a smaller max_entries") from None
-        check(lib.pyexec_counter_snapshot(counter, self._columns.snapshot), "read the exec_count map")
+        check(lib.pyexec_reader_snapshot(reader, self._columns.snapshot), "read the exec_count map")
         return self._columns
 
     def stats(self) -> ExecStats:
         """What was dropped, truncated or unreadable so far, summed over all CPUs."""
         stats = ffi.new("struct exec_stats *")
         with self._lock:
-            check(lib.pyexec_counter_stats(self._started(), stats), "read the exec_stats map")
+            check(lib.pyexec_reader_stats(self._started(), stats), "read the exec_stats map")
         return ExecStats(dropped=stats.dropped, truncated=stats.truncated, errors=stats.errors)
 
 
@@ -323,6 +392,10 @@ def _check_types(**arguments: Any) -> None:
                 wanted if isinstance(wanted, tuple) else (wanted,)))
         if not ok:
             raise ArgumentTypeError(name, f"{name} takes {what}, not {value!r}")
+
+
+def _name_of(values: dict[str, int], value: int) -> str:
+    return next((name for name, known in values.items() if known == value), str(value))
 
 
 def _detach_unclosed(counter: object) -> None:

@@ -50,6 +50,14 @@ class UnsupportedKernelError(PyexecError, OSError):
     """The running kernel lacks something pyexec needs (BTF, a tracepoint, a BPF feature)."""
 
 
+class NotPinnedError(PyexecError):
+    """No counter is pinned where one was looked for (pyexec start pins one)."""
+
+
+class PinnedElsewhereError(PyexecError):
+    """What is pinned there is not a counter this pyexec can read or replace."""
+
+
 _UNSUPPORTED = {errno.ENOENT, errno.ESRCH, errno.EOPNOTSUPP, errno.ENOSYS, ENOTSUPP}
 
 # The capabilities pyexec may need, by their bit in CapEff.

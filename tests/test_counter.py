@@ -63,7 +63,7 @@ def test_per_key_reads_match_batch_reads(workdir: Path) -> None:
         for times, binary in enumerate(binaries, start=1):
             posix_spawn_many(binary, times)
         batch = counter.snapshot()
-        lib.pyexec_counter_use_per_key_reads(counter._counter)
+        lib.pyexec_reader_use_per_key_reads(counter._reader)
         per_key = counter.snapshot()
     ours = {str(binary): times for times, binary in enumerate(binaries, start=1)}
     assert {path: batch[path] for path in ours} == ours
@@ -192,7 +192,7 @@ def test_a_non_utf8_path_round_trips_through_snapshot(workdir: Path) -> None:
 
 def test_max_entries_is_applied_and_validated() -> None:
     with ExecCounter(max_entries=100) as counter:
-        assert lib.pyexec_counter_max_entries(counter._counter) == 100
+        assert lib.pyexec_reader_max_entries(counter._reader) == 100
     assert ExecCounter().max_entries == DEFAULT_MAX_ENTRIES
     with pytest.raises(ValueError, match="max_entries"):
         ExecCounter(max_entries=0)
