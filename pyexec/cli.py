@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .report import Report
 
 from . import __version__, outfile
-from .counter import BREAKDOWNS, DEFAULT_MAX_ENTRIES, ExecCounter, libbpf_version
+from .counter import BREAKDOWNS, DEFAULT_MAX_ENTRIES, PIN_DIRECTORY, ExecCounter, libbpf_version
 from .errors import (
     EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NO_PERMISSION, EXIT_OK, EXIT_UNSUPPORTED, EXIT_USAGE,
     ArgumentError, BpfPermissionError, PyexecError, UnsupportedKernelError,
@@ -505,6 +505,110 @@ def top(
     with stop_requests() as stop, counter:
         say("watching executions (q or Ctrl-C quits)")
         run_top(counter, TopView(counter, sort.value, rows), interval, once, stop)
+
+
+PinDirOption = Annotated[str, typer.Option(help="Where the counter is pinned, on bpffs.")]
+TopOption = Annotated[Optional[int], typer.Option(min=1, help="Show only the N most executed.")]
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="How to print the counts.")]
+
+
+@app.command(epilog="Example: sudo pyexec start --by uid,path, then sudo pyexec show --top 20")
+def start(
+    key: KeyOption = Key.resolved,
+    mode: ModeOption = Mode.exec,
+    by: ByOption = "path",
+    uid: UidOption = None,
+    cgroup: CgroupOption = None,
+    comm: CommOption = None,
+    path_prefix: PathPrefixOption = None,
+    max_entries: MaxEntriesOption = DEFAULT_MAX_ENTRIES,
+    debug: DebugOption = False,
+    verbose: VerboseOption = False,
+    avoid: AvoidOption = None,
+    pin_dir: PinDirOption = PIN_DIRECTORY,
+) -> None:
+    """Start counting in the kernel and return: the counter is pinned, and counts with no pyexec running."""
+    from . import pinned
+
+    # No process of ours stays to be left out: --exclude-self has no meaning here.
+    counter = make_counter(key, mode, by, uid, cgroup, comm, path_prefix, False, max_entries, debug, verbose, avoid)
+    pinned.start(counter, pin_dir)
+    say(f"counting executions, pinned at {pin_dir}: pyexec show prints the counts, pyexec stop ends it")
+
+
+@app.command(epilog="Example: sudo pyexec show --top 20 --format json")
+def show(
+    top: TopOption = None,
+    output_format: FormatOption = OutputFormat.table,
+    output: Annotated[Optional[str], typer.Option(help="Write the counts to this file instead of stdout.")] = None,
+    pin_dir: PinDirOption = PIN_DIRECTORY,
+) -> None:
+    """Print what the pinned counter (pyexec start) counted, since the start or the last reset."""
+    from . import pinned
+
+    if output is not None:
+        try:
+            outfile.check(output)
+        except outfile.OutputPathError as error:
+            raise typer.BadParameter(str(error), param_hint="'--output'") from None
+    with ExecCounter.open_pinned(pin_dir) as counter:
+        current = pinned.report(counter, pin_dir)
+    out = Output(output)
+    render(current, output_format, out, top, [])
+    out.close()
+
+
+@app.command(epilog="Example: sudo pyexec status --format json")
+def status(
+    output_format: Annotated[DocumentFormat, typer.Option("--format", "-f")] = DocumentFormat.table,
+    pin_dir: PinDirOption = PIN_DIRECTORY,
+) -> None:
+    """Say whether a pinned counter runs, since when, with which options, and how full its map is."""
+    from . import pinned
+    from .report import to_json
+
+    found = pinned.status(pin_dir)
+    if output_format is DocumentFormat.json:
+        print(to_json(found))
+        return
+    if not found["running"]:
+        say(f"no counter is pinned at {pin_dir} (pyexec start starts one)")
+        return
+    from rich.table import Table
+
+    from .report import data
+
+    table = Table(box=None, pad_edge=False, show_header=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for name, value in found.items():
+        shown = ", ".join(f"{k}={v}" for k, v in value.items() if v not in (None, [], False)) if isinstance(value, dict) else value
+        table.add_row(name, data(",".join(value) if isinstance(value, list) else shown))
+    Output(None).console().print(table)
+
+
+@app.command(epilog="Example: sudo pyexec reset")
+def reset(pin_dir: PinDirOption = PIN_DIRECTORY) -> None:
+    """Count from now on in pyexec show, without detaching and without losing an execution."""
+    from . import pinned
+
+    before = pinned.reset(pin_dir)
+    say(f"reset: {before.total_text()} of {before.rows_text()} since {before.span()['start']} set aside")
+
+
+@app.command(epilog="Example: sudo pyexec stop --format json > final.json")
+def stop(
+    top: TopOption = None,
+    output_format: FormatOption = OutputFormat.table,
+    pin_dir: PinDirOption = PIN_DIRECTORY,
+) -> None:
+    """Print the pinned counter's final counts, then detach it and free its maps."""
+    from . import pinned
+
+    final = pinned.stop(pin_dir)
+    out = Output(None)
+    render(final, output_format, out, top, [])
+    out.close()
 
 
 @app.command(epilog="Example: pyexec diff before.json after.json --format json")

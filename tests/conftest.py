@@ -96,6 +96,17 @@ def cgroup2() -> Iterator[str]:
     os.rmdir(root)
 
 
+@pytest.fixture
+def pin_dir() -> Iterator[str]:
+    """A pin directory of the test's own on bpffs (not the real one), gone afterwards."""
+    from pyexec import pinned
+
+    directory = f"{pinned.BPFFS}/pyexec-test-{uuid.uuid4().hex[:8]}"
+    yield directory
+    if os.path.isdir(directory):
+        pinned.unpin(directory)
+
+
 @pytest.fixture(scope="session")
 def sleeper_build() -> Path:
     """tests/sleeper.c, built static by make (the kernel matrix's guests and the
