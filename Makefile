@@ -112,8 +112,12 @@ build: deps
 run: build
 	$(VENV)/bin/pyexec run $(ARGS)
 
+# What the tests use beside pyexec: a real Prometheus scrapes pyexec serve.
+TEST_PACKAGES := prometheus
+
 ## test: the test suite, against the running kernel
 test: build $(BUILD)/tests/sleeper
+	@scripts/deps.sh $(TEST_PACKAGES)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # A static program the tests exec (a path walk must see it exec'd, whatever its libc).
@@ -123,6 +127,7 @@ $(BUILD)/tests/sleeper: tests/sleeper.c
 
 ## test-wheel: the test suite against the wheel, installed in a fresh venv apart from the tree
 test-wheel: wheel $(BUILD)/tests/sleeper
+	@scripts/deps.sh $(TEST_PACKAGES)
 	@tests/installed.sh test $(PYTEST_ARGS)
 
 ## test-kernels: the kernel matrix's tests, against the installed wheel, in each of Debian's kernels in qemu (KERNELS="5.10 6.1" for some)

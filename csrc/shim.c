@@ -21,8 +21,12 @@ void pyexec_libbpf_log(int level, const char *message);
 
 /* Reads a counter's maps by file descriptor: the loader's own, or those a
  * pyexec start pinned, opened by any later process. */
+#define MAX_PROGRAMS 8
+
 struct pyexec_reader {
 	int count_fd, stats_fd, uid_fd;
+	int prog_fds[MAX_PROGRAMS]; /* the attached programs, for their run time and count */
+	unsigned int prog_count;
 	bool owns_fds; /* opened from pins: closed with the reader */
 	unsigned int max_entries;
 	struct exec_settings settings; /* as the BPF program reads them */
@@ -160,6 +164,7 @@ int pyexec_counter_load(const struct exec_settings *settings, const unsigned int
 	bool resolved = settings->key == EXEC_KEY_RESOLVED;
 	struct pyexec_counter *counter;
 	struct execcount_bpf *skel = NULL;
+	struct bpf_program *prog;
 	int err = -EINVAL;
 
 	counter = calloc(1, sizeof(*counter));
@@ -189,6 +194,9 @@ int pyexec_counter_load(const struct exec_settings *settings, const unsigned int
 	counter->reader.stats_fd = bpf_map__fd(skel->maps.exec_stats);
 	counter->reader.uid_fd = bpf_map__fd(skel->maps.uid_filter);
 	counter->reader.max_entries = bpf_map__max_entries(skel->maps.exec_count);
+	bpf_object__for_each_program(prog, skel->obj)
+		if (bpf_program__fd(prog) >= 0 && counter->reader.prog_count < MAX_PROGRAMS)
+			counter->reader.prog_fds[counter->reader.prog_count++] = bpf_program__fd(prog);
 	memcpy(&counter->reader.settings, (const void *)&skel->rodata->settings, sizeof(struct exec_settings));
 	*out = counter;
 	return 0;
@@ -316,6 +324,54 @@ static int read_pinned_settings(int fd, struct exec_settings *out)
 	return err;
 }
 
+/* The programs behind the pinned links, found by the names of the object's programs. */
+static int open_pinned_programs(const char *dir, struct pyexec_reader *reader)
+{
+	struct execcount_bpf *skel = execcount_bpf__open();
+	struct bpf_program *prog;
+	char path[4096];
+	int err = 0;
+
+	if (!skel)
+		return -errno;
+	bpf_object__for_each_program(prog, skel->obj) {
+		struct bpf_link_info info = {};
+		__u32 info_len = sizeof(info);
+		int link_fd, prog_fd;
+
+		if (pin_path(path, sizeof(path), dir, PIN_LINK, bpf_program__name(prog)))
+			continue;
+		link_fd = bpf_obj_get(path);
+		if (link_fd < 0)
+			continue; /* not attached: the syscall tracepoints outside attempts mode */
+		prog_fd = bpf_link_get_info_by_fd(link_fd, &info, &info_len) ? -1 : bpf_prog_get_fd_by_id(info.prog_id);
+		close(link_fd);
+		if (prog_fd >= 0 && reader->prog_count < MAX_PROGRAMS)
+			reader->prog_fds[reader->prog_count++] = prog_fd;
+		else if (prog_fd >= 0)
+			close(prog_fd);
+	}
+	execcount_bpf__destroy(skel);
+	return err;
+}
+
+int pyexec_reader_program_stats(const struct pyexec_reader *reader, unsigned long long *run_time_ns,
+				unsigned long long *run_count)
+{
+	*run_time_ns = *run_count = 0;
+	for (unsigned int i = 0; i < reader->prog_count; i++) {
+		struct bpf_prog_info info = {};
+		__u32 info_len = sizeof(info);
+		int err = bpf_prog_get_info_by_fd(reader->prog_fds[i], &info, &info_len);
+
+		if (err)
+			return err;
+		*run_time_ns += info.run_time_ns;
+		*run_count += info.run_cnt;
+	}
+	return 0;
+}
+
 int pyexec_reader_open_pinned(const char *dir, struct pyexec_reader **out)
 {
 	struct pyexec_reader *reader = calloc(1, sizeof(*reader));
@@ -343,6 +399,8 @@ int pyexec_reader_open_pinned(const char *dir, struct pyexec_reader **out)
 		err = -EPROTO;
 	if (settings_fd >= 0)
 		close(settings_fd);
+	if (!err)
+		err = open_pinned_programs(dir, reader);
 	if (err) {
 		pyexec_reader_close(reader);
 		return err;
@@ -361,6 +419,8 @@ void pyexec_reader_close(struct pyexec_reader *reader)
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	for (unsigned int i = 0; i < reader->prog_count; i++)
+		close(reader->prog_fds[i]);
 	free(reader);
 }
 

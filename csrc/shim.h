@@ -33,6 +33,10 @@ void pyexec_reader_close(struct pyexec_reader *reader);
 unsigned int pyexec_reader_max_entries(const struct pyexec_reader *reader);
 /* The settings as the BPF program reads them. */
 void pyexec_reader_settings(const struct pyexec_reader *reader, struct exec_settings *out);
+/* The run time and count of the counter's attached programs, summed (both 0
+ * unless kernel.bpf_stats_enabled is 1). */
+int pyexec_reader_program_stats(const struct pyexec_reader *reader, unsigned long long *run_time_ns,
+				unsigned long long *run_count);
 /* The uids of --uid, up to capacity of them. */
 int pyexec_reader_uids(const struct pyexec_reader *reader, unsigned int *out, unsigned int capacity,
 		       unsigned int *found);

@@ -611,6 +611,54 @@ def stop(
     out.close()
 
 
+def parse_listen(value: str) -> tuple[str, int]:
+    """HOST:PORT, or [IPV6]:PORT."""
+    host, _, port = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise typer.BadParameter(f"{value!r} is not HOST:PORT, e.g. 127.0.0.1:9435", param_hint="'--listen'")
+    return host, int(port)
+
+
+@app.command(epilog="Examples: sudo pyexec serve · sudo pyexec serve --listen 0.0.0.0:9435 --max-series 1000")
+def serve(
+    listen: Annotated[str, typer.Option(help="Where to serve /metrics: HOST:PORT (loopback unless you say otherwise).")]
+    = "127.0.0.1:9435",
+    max_series: Annotated[int, typer.Option(min=1, help="Export the N biggest keys; the rest are summed under "
+                                            "path=\"__other__\".")] = 500,
+    pin_dir: PinDirOption = PIN_DIRECTORY,
+    key: KeyOption = Key.resolved,
+    mode: ModeOption = Mode.exec,
+    by: ByOption = "path",
+    uid: UidOption = None,
+    cgroup: CgroupOption = None,
+    comm: CommOption = None,
+    path_prefix: PathPrefixOption = None,
+    max_entries: MaxEntriesOption = DEFAULT_MAX_ENTRIES,
+    verbose: VerboseOption = False,
+    avoid: AvoidOption = None,
+) -> None:
+    """Serve the counts as Prometheus metrics: those of the pinned counter (pyexec start) if
+    there is one, else of a counter of its own (the counting options), detached on exit."""
+    from . import pinned
+    from .exporter import serve as serve_metrics
+
+    host, port = parse_listen(listen)
+    if pinned.is_running(pin_dir):
+        counter = ExecCounter.open_pinned(pin_dir)
+        what = f"the counter pinned at {pin_dir}"
+    else:
+        counter = make_counter(key, mode, by, uid, cgroup, comm, path_prefix, False, max_entries, False,
+                               verbose, avoid)
+        what = "a counter of its own"
+    with stop_requests() as stop, counter:
+        try:
+            serve_metrics(counter, host, port, max_series, stop,
+                          ready=lambda: say(f"serving {what} at http://{listen}/metrics (Ctrl-C or SIGTERM stops)"))
+        except OSError as error:
+            raise PyexecError(f"cannot serve at {listen}: {error.strerror}") from None
+
+
 @app.command(epilog="Example: pyexec diff before.json after.json --format json")
 def diff(
     old: Annotated[str, typer.Argument(help="The earlier snapshot (pyexec run --save).")],

@@ -362,6 +362,20 @@ class ExecCounter:
         check(lib.pyexec_reader_snapshot(reader, self._columns.snapshot), "read the exec_count map")
         return self._columns
 
+    def program_stats(self) -> tuple[int, int] | None:
+        """(run time in ns, runs) of the attached BPF programs, summed; None while
+        the kernel does not keep them (kernel.bpf_stats_enabled = 0)."""
+        try:
+            with open("/proc/sys/kernel/bpf_stats_enabled") as enabled:
+                if enabled.read().strip() == "0":
+                    return None
+        except OSError:
+            return None
+        run_time, runs = ffi.new("unsigned long long *"), ffi.new("unsigned long long *")
+        with self._lock:
+            check(lib.pyexec_reader_program_stats(self._started(), run_time, runs), "read the BPF programs' stats")
+        return run_time[0], runs[0]
+
     def stats(self) -> ExecStats:
         """What was dropped, truncated or unreadable so far, summed over all CPUs."""
         stats = ffi.new("struct exec_stats *")
