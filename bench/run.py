@@ -187,11 +187,31 @@ def measure_map_read(workdir: Path, rounds: int) -> dict:
         subprocess.run([str(LOADGEN), "2", str(entries // 2), f"@{listing}"], check=True)
         snapshot = counter.snapshot()
         columns = counter._columns.snapshot  # the C read alone, into the same buffers
-        timings = {"batch_in_c": median_ms(lambda: lib.pyexec_counter_snapshot(counter._counter, columns), rounds)}
+        timings = {"batch_in_c": median_ms(lambda: lib.pyexec_reader_snapshot(counter._reader, columns), rounds)}
         timings["batch"] = median_ms(counter.snapshot, rounds)
+        timings["scrape"] = median_ms(scraper(counter, entries), rounds)
         lib.pyexec_reader_use_per_key_reads(counter._reader)
         timings["per_key"] = median_ms(counter.snapshot, rounds)
         return {"entries": len(snapshot), **timings}
+
+
+def scraper(counter: ExecCounter, series: int):
+    """What pyexec serve does at each scrape of /metrics: read the map, render the text."""
+    from pyexec.exporter import Exporter
+
+    return Exporter(counter, series).render
+
+
+def measure_show_startup(rounds: int) -> float:
+    """Launch to exit of pyexec show, reading a counter pinned by pyexec start."""
+    command = Path(sys.executable).parent / "pyexec"
+    pin_dir = f"/sys/fs/bpf/pyexec-bench-{os.getpid()}"
+    subprocess.run([command, "start", "--pin-dir", pin_dir], check=True, stderr=subprocess.DEVNULL)
+    try:
+        show = [command, "show", "--pin-dir", pin_dir, "--format", "json"]
+        return median_ms(lambda: subprocess.run(show, check=True, stdout=subprocess.DEVNULL), rounds) / 1000
+    finally:
+        subprocess.run([command, "stop", "--pin-dir", pin_dir], check=True, stdout=subprocess.DEVNULL)
 
 
 def median_ms(call, rounds: int) -> float:
@@ -283,6 +303,11 @@ Reading a full map of {map_read['entries']} entries into a Python dict
 | batch (`bpf_map_lookup_batch`) | {map_read['batch']:.1f} ms | ≤ 10 ms ({verdict(map_read['batch'] <= 10)}) |
 | of which the C read (syscalls and copies) | {map_read['batch_in_c']:.1f} ms | the rest builds the dict |
 | per key (`get_next_key` + lookup) | {map_read['per_key']:.1f} ms | batch is {read_ratio:.1f}× faster; target ≥ 8× ({verdict(read_ratio >= 8)}) |
+| a scrape of `pyexec serve` (read, and every key rendered as a series) | {map_read['scrape']:.1f} ms | ≤ 50 ms ({verdict(map_read['scrape'] <= 50)}) |
+
+Start-up of `pyexec show` against a counter pinned by `pyexec start` (launch to exit,
+the whole read and print included), beside `run`'s launch to attached: {startup['show'] * 1000:.0f} ms
+against {startup['pyexec'] * 1000:.0f} ms ({startup['show'] / startup['pyexec']:.2f}×): no BTF to parse, no program to verify.
 
 Notes:
 - bpftrace's program runs at `sys_enter_execve`, for every call, failed ones too, and
@@ -347,6 +372,7 @@ def main() -> None:
                 "bpftrace": measure_startup(bpftrace_tool, args.rounds),
                 "python": measure_interpreter_startup(args.rounds),
                 "python+typer": measure_interpreter_startup(args.rounds, "import typer; print()"),
+                "show": measure_show_startup(args.rounds),
             }
             storm_result = measure_storm(binary, args.workers, args.spawns, args.storm_rounds)
             map_read = measure_map_read(Path(workdir), args.rounds)

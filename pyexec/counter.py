@@ -337,18 +337,25 @@ class ExecCounter:
 
     def records(self) -> list[ExecRecord]:
         """Executions per combination of the fields counted by, so far."""
-        with self._lock:
-            columns = self._read()
-            fields = {field: columns.column(field) for field in self.by}
-            if "path" in self.by:
-                fields["truncated"] = [bool(cut) for cut in columns.column("truncated")]
-            if self.mode == "attempts":
-                fields["outcome"] = columns.column("outcome")
-            counts = columns.counts()
+        fields = self.columns()
+        counts = fields.pop("count")
         return [
             ExecRecord(count, **{field: values[row] for field, values in fields.items()})
             for row, count in enumerate(counts)
         ]
+
+    def columns(self) -> dict[str, list]:
+        """What records() returns, as columns ("count", the fields counted by,
+        "truncated" with the path, "outcome" in attempts mode): one list each,
+        row for row. Quicker to build when there are many keys."""
+        with self._lock:
+            columns = self._read()
+            fields = {"count": columns.counts(), **{field: columns.column(field) for field in self.by}}
+            if "path" in self.by:
+                fields["truncated"] = [bool(cut) for cut in columns.column("truncated")]
+            if self.mode == "attempts":
+                fields["outcome"] = columns.column("outcome")
+        return fields
 
     def _read(self) -> _Columns:
         reader = self._started()

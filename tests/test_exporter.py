@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from pyexec.exporter import OTHER
 from pyexec.report import printable
 
 from .conftest import IN_CI, bpf, copy_true
 from .test_cli import PYEXEC
 from .test_pinned import pyexec
-from .workload import posix_spawn_many
+from .workload import exec_in_child, posix_spawn_many
 
 pytestmark = bpf
 
@@ -175,3 +176,36 @@ def test_a_killed_exporter_loses_nothing_of_a_pinned_counter(workdir: Path, pin_
 def test_a_bad_listen_address_is_a_usage_error(listen: str) -> None:
     result = subprocess.run([*PYEXEC, "serve", "--listen", listen], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "'--listen'" in result.stderr
+
+
+def test_breakdown_and_outcome_labels_and_other_keep_the_sums(workdir: Path) -> None:
+    from pyexec import ExecCounter
+    from pyexec.exporter import Exporter
+    from prometheus_client.parser import text_string_to_metric_families
+
+    binaries = [copy_true(workdir / f"true{i}") for i in range(3)]
+    missing = workdir / "missing"
+    with ExecCounter(mode="attempts", by=("path", "uid"), path_prefix=str(workdir)) as counter:
+        for times, binary in enumerate(binaries, start=1):
+            posix_spawn_many(binary, times)
+        for _ in range(4):
+            assert exec_in_child(lambda: os.execv(missing, [str(missing)])) != 0
+        text = Exporter(counter, max_series=2).render().decode()
+    samples = {tuple(sorted(sample.labels.items())): sample.value
+               for family in text_string_to_metric_families(text) if family.name == "pyexec_executions"
+               for sample in family.samples}
+    assert samples[(("outcome", "ENOENT"), ("path", str(missing)), ("user", "root"))] == 4.0
+    assert samples[(("outcome", "ok"), ("path", str(binaries[2])), ("user", "root"))] == 3.0
+    assert samples[(("outcome", OTHER), ("path", OTHER), ("user", OTHER))] == 3.0  # 1 + 2
+    assert sum(samples.values()) == 10.0
+
+
+def test_a_scrape_after_stop_still_gets_a_clean_answer(workdir: Path, pin_dir: str, serving) -> None:
+    binary = copy_true(workdir / "true")
+    pyexec("start", "--pin-dir", pin_dir, "--path-prefix", str(workdir), "--key", "invoked")
+    server, url = serving("--pin-dir", pin_dir)
+    posix_spawn_many(binary, 2)
+    pyexec("stop", "--pin-dir", pin_dir)
+    # The exporter still holds the maps: its last counts, not an error page.
+    assert scraped(url)[("pyexec_executions_total", ("path", str(binary)))] == 2.0
+    stopped(server)
