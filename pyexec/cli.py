@@ -4,6 +4,8 @@
 # every parameter's annotation from its string at each start-up (about 10 ms).
 import contextlib
 import enum
+import functools
+import inspect
 import io
 import logging
 import math
@@ -210,7 +212,7 @@ AvoidOption = Annotated[
 
 
 def make_counter(
-    key: Key, mode: Mode, by: str, uid: list[str] | None, cgroup: str | None, comm: str | None,
+    *, key: Key, mode: Mode, by: str, uid: list[str] | None, cgroup: str | None, comm: str | None,
     path_prefix: str | None, exclude_self: bool, max_entries: int, debug: bool, verbose: bool,
     avoid: list[Feature] | None,
 ) -> ExecCounter:
@@ -233,6 +235,41 @@ def make_counter(
         )
     except ArgumentError as error:  # named as the option that carries it
         raise typer.BadParameter(str(error), param_hint=f"'--{error.argument.replace('_', '-')}'") from None
+
+
+def _counting_options(
+    key: KeyOption = Key.resolved,
+    mode: ModeOption = Mode.exec,
+    by: ByOption = "path",
+    uid: UidOption = None,
+    cgroup: CgroupOption = None,
+    comm: CommOption = None,
+    path_prefix: PathPrefixOption = None,
+    max_entries: MaxEntriesOption = DEFAULT_MAX_ENTRIES,
+    debug: DebugOption = False,
+    verbose: VerboseOption = False,
+    avoid: AvoidOption = None,
+) -> None:
+    """The counting options of run, top, start and serve: declared once, here."""
+
+
+def counting(command: Any) -> Any:
+    """Gives a command the counting options; it gets the ExecCounter they ask for
+    (not started) as its `counter` argument. --exclude-self goes into it too where the
+    command has that option (run and top: a process of theirs stays to be left out)."""
+    own = inspect.signature(command)
+    shared = inspect.signature(_counting_options).parameters
+
+    @functools.wraps(command)
+    def with_counter(**options: Any) -> Any:
+        counting = {name: options.pop(name) for name in shared}
+        exclude_self = options.pop("exclude_self") if "exclude_self" in own.parameters else False
+        counter = make_counter(**counting, exclude_self=exclude_self)
+        return command(counter=counter, **options)
+
+    parameters = [parameter for name, parameter in own.parameters.items() if name != "counter"]
+    with_counter.__signature__ = own.replace(parameters=[*parameters, *shared.values()])  # type: ignore[attr-defined]
+    return with_counter
 
 
 @contextlib.contextmanager
@@ -391,6 +428,7 @@ def seconds_until(*moments: float | None, tick: float | None = None) -> float | 
     epilog="Examples: sudo pyexec run --duration 60 --top 20 --format json · "
     "sudo pyexec run --interval 10 --format ndjson · sudo pyexec run --by uid,path --save before.json"
 )
+@counting
 def run(
     duration: Annotated[
         Optional[float],
@@ -415,18 +453,8 @@ def run(
     save: Annotated[
         Optional[str], typer.Option(help="Also save the result as a snapshot, for pyexec diff.")
     ] = None,
-    key: KeyOption = Key.resolved,
-    mode: ModeOption = Mode.exec,
-    by: ByOption = "path",
-    uid: UidOption = None,
-    cgroup: CgroupOption = None,
-    comm: CommOption = None,
-    path_prefix: PathPrefixOption = None,
     exclude_self: ExcludeSelfOption = True,
-    max_entries: MaxEntriesOption = DEFAULT_MAX_ENTRIES,
-    debug: DebugOption = False,
-    verbose: VerboseOption = False,
-    avoid: AvoidOption = None,
+    counter: ExecCounter = None,  # from the counting options
 ) -> None:
     """Count every successful program execution until stopped, then print the counts, most executed first."""
     if count is not None and interval is None:
@@ -437,9 +465,6 @@ def run(
                 outfile.check(path)
         except outfile.OutputPathError as error:
             raise typer.BadParameter(str(error), param_hint=f"'{option}'") from None
-    counter = make_counter(
-        key, mode, by, uid, cgroup, comm, path_prefix, exclude_self, max_entries, debug, verbose, avoid
-    )
     out, status = Output(output), StatusLine()
     with stop_requests() as stop, counter:
         clock = time.monotonic()
@@ -478,30 +503,18 @@ def run(
 
 
 @app.command(epilog="Example: sudo pyexec top --interval 2 --by comm,path --sort total")
+@counting
 def top(
     interval: Annotated[float, typer.Option(min=0.1, callback=seconds, help="Seconds between refreshes.")] = 1.0,
     sort: Annotated[Sort, typer.Option(help="Order rows by rate (last interval), total or path.")] = Sort.rate,
     rows: Annotated[int, typer.Option(min=1, help="How many rows to show.")] = 30,
     once: Annotated[bool, typer.Option(help="Print one frame, after one interval, and exit.")] = False,
-    key: KeyOption = Key.resolved,
-    mode: ModeOption = Mode.exec,
-    by: ByOption = "path",
-    uid: UidOption = None,
-    cgroup: CgroupOption = None,
-    comm: CommOption = None,
-    path_prefix: PathPrefixOption = None,
     exclude_self: ExcludeSelfOption = True,
-    max_entries: MaxEntriesOption = DEFAULT_MAX_ENTRIES,
-    debug: DebugOption = False,
-    verbose: VerboseOption = False,
-    avoid: AvoidOption = None,
+    counter: ExecCounter = None,  # from the counting options
 ) -> None:
     """Show what runs, live: totals, the last interval, rates and shares. q or Ctrl-C quits."""
     from .top import TopView, run_top
 
-    counter = make_counter(
-        key, mode, by, uid, cgroup, comm, path_prefix, exclude_self, max_entries, debug, verbose, avoid
-    )
     with stop_requests() as stop, counter:
         say("watching executions (q or Ctrl-C quits)")
         run_top(counter, TopView(counter, sort.value, rows), interval, once, stop)
@@ -513,25 +526,11 @@ FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="How 
 
 
 @app.command(epilog="Example: sudo pyexec start --by uid,path, then sudo pyexec show --top 20")
-def start(
-    key: KeyOption = Key.resolved,
-    mode: ModeOption = Mode.exec,
-    by: ByOption = "path",
-    uid: UidOption = None,
-    cgroup: CgroupOption = None,
-    comm: CommOption = None,
-    path_prefix: PathPrefixOption = None,
-    max_entries: MaxEntriesOption = DEFAULT_MAX_ENTRIES,
-    debug: DebugOption = False,
-    verbose: VerboseOption = False,
-    avoid: AvoidOption = None,
-    pin_dir: PinDirOption = PIN_DIRECTORY,
-) -> None:
+@counting  # no --exclude-self: no process of ours stays to be left out
+def start(pin_dir: PinDirOption = PIN_DIRECTORY, counter: ExecCounter = None) -> None:
     """Start counting in the kernel and return: the counter is pinned, and counts with no pyexec running."""
     from . import pinned
 
-    # No process of ours stays to be left out: --exclude-self has no meaning here.
-    counter = make_counter(key, mode, by, uid, cgroup, comm, path_prefix, False, max_entries, debug, verbose, avoid)
     pinned.start(counter, pin_dir)
     say(f"counting executions, pinned at {pin_dir}: pyexec show prints the counts, pyexec stop ends it")
 
@@ -621,22 +620,14 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 @app.command(epilog="Examples: sudo pyexec serve · sudo pyexec serve --listen 0.0.0.0:9435 --max-series 1000")
+@counting
 def serve(
     listen: Annotated[str, typer.Option(help="Where to serve /metrics: HOST:PORT (loopback unless you say otherwise).")]
     = "127.0.0.1:9435",
     max_series: Annotated[int, typer.Option(min=1, help="Export the N biggest keys; the rest are summed under "
                                             "path=\"__other__\".")] = 500,
     pin_dir: PinDirOption = PIN_DIRECTORY,
-    key: KeyOption = Key.resolved,
-    mode: ModeOption = Mode.exec,
-    by: ByOption = "path",
-    uid: UidOption = None,
-    cgroup: CgroupOption = None,
-    comm: CommOption = None,
-    path_prefix: PathPrefixOption = None,
-    max_entries: MaxEntriesOption = DEFAULT_MAX_ENTRIES,
-    verbose: VerboseOption = False,
-    avoid: AvoidOption = None,
+    counter: ExecCounter = None,  # its own, from the counting options, when none is pinned
 ) -> None:
     """Serve the counts as Prometheus metrics: those of the pinned counter (pyexec start) if
     there is one, else of a counter of its own (the counting options), detached on exit."""
@@ -648,8 +639,6 @@ def serve(
         counter = ExecCounter.open_pinned(pin_dir)
         what = f"the counter pinned at {pin_dir}"
     else:
-        counter = make_counter(key, mode, by, uid, cgroup, comm, path_prefix, False, max_entries, False,
-                               verbose, avoid)
         what = "a counter of its own"
     with stop_requests() as stop, counter:
         try:

@@ -4,19 +4,16 @@ its view (reset) or ends it (stop)."""
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import os
 import time
 from dataclasses import asdict
 from typing import Any
 
 from .counter import PIN_DIRECTORY, ExecCounter
-from .errors import BpfPermissionError, PinnedElsewhereError, PyexecError
+from .errors import PinnedElsewhereError, PyexecError
 from .report import Report, timestamp
+from .system import ensure_bpffs
 
-BPFFS = "/sys/fs/bpf"
-BPFFS_MAGIC = 0xCAFE4A11
 # What a reset saved: the counts at that moment, which show then subtracts.
 # Not on bpffs, which holds only BPF objects; root's, like the pins.
 BASELINES = "/run/pyexec"
@@ -25,27 +22,6 @@ LINK_PREFIX = "link_"  # the shim pins each attached program's link so
 
 def baseline_path(directory: str) -> str:
     return os.path.join(BASELINES, os.path.basename(os.path.normpath(directory)) + ".baseline.json")
-
-
-def ensure_bpffs(directory: str) -> None:
-    """Mounts bpffs at /sys/fs/bpf when the pin directory's parent is not one."""
-    parent = os.path.dirname(os.path.normpath(directory))
-    if _is_bpffs(parent):
-        return
-    if parent != BPFFS:
-        raise PyexecError(f"{parent} is not a BPF file system: pin under {BPFFS}")
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.mount(b"bpf", BPFFS.encode(), b"bpf", 0, None) != 0:
-        code = ctypes.get_errno()
-        message = (f"bpffs is not mounted at {BPFFS} and mounting it failed ({os.strerror(code)}): "
-                   f"run as root, or mount it: mount -t bpf bpf {BPFFS}")
-        raise BpfPermissionError(code, message) if code == errno.EPERM else PyexecError(message)
-
-
-def _is_bpffs(path: str) -> bool:
-    buffer = ctypes.create_string_buffer(120)  # struct statfs
-    libc = ctypes.CDLL(None, use_errno=True)
-    return libc.statfs(path.encode(), buffer) == 0 and int.from_bytes(buffer.raw[:8], "little") == BPFFS_MAGIC
 
 
 def start(counter: ExecCounter, directory: str = PIN_DIRECTORY) -> None:

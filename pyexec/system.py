@@ -9,6 +9,8 @@ import os
 from .errors import BpfPermissionError, PyexecError
 
 TRACEFS = "/sys/kernel/tracing"
+BPFFS = "/sys/fs/bpf"
+BPFFS_MAGIC = 0xCAFE4A11
 
 
 def ensure_tracefs() -> None:
@@ -23,9 +25,30 @@ def ensure_tracefs() -> None:
             errno.EACCES, f"tracefs is mounted at {mounted[0]} but this process cannot read it: "
             "run as root, or give this user access to it (its mode, or mount option gid=)",
         )
+    mount("nodev", TRACEFS, "tracefs")
+
+
+def ensure_bpffs(directory: str) -> None:
+    """Mounts bpffs at /sys/fs/bpf when directory's parent is not one."""
+    parent = os.path.dirname(os.path.normpath(directory))
+    if _is_bpffs(parent):
+        return
+    if parent != BPFFS:
+        raise PyexecError(f"{parent} is not a BPF file system: pin under {BPFFS}")
+    mount("bpf", BPFFS, "bpf")
+
+
+def _is_bpffs(path: str) -> bool:
+    buffer = ctypes.create_string_buffer(120)  # struct statfs, whose first field is f_type
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.mount(b"tracefs", TRACEFS.encode(), b"tracefs", 0, None) != 0:
+    return libc.statfs(path.encode(), buffer) == 0 and int.from_bytes(buffer.raw[:8], "little") == BPFFS_MAGIC
+
+
+def mount(source: str, target: str, fstype: str) -> None:
+    """Mounts a kernel file system; a failure is one line that says how to do it by hand."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mount(source.encode(), target.encode(), fstype.encode(), 0, None) != 0:
         code = ctypes.get_errno()
-        message = (f"tracefs is not mounted and mounting it failed ({os.strerror(code)}): "
-                   f"run as root, or mount it: mount -t tracefs nodev {TRACEFS}")
+        message = (f"{fstype} is not mounted at {target} and mounting it failed ({os.strerror(code)}): "
+                   f"run as root, or mount it: mount -t {fstype} {source} {target}")
         raise BpfPermissionError(code, message) if code == errno.EPERM else PyexecError(message)

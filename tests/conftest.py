@@ -100,8 +100,9 @@ def cgroup2() -> Iterator[str]:
 def pin_dir() -> Iterator[str]:
     """A pin directory of the test's own on bpffs (not the real one), gone afterwards."""
     from pyexec import pinned
+    from pyexec.system import BPFFS
 
-    directory = f"{pinned.BPFFS}/pyexec-test-{uuid.uuid4().hex[:8]}"
+    directory = f"{BPFFS}/pyexec-test-{uuid.uuid4().hex[:8]}"
     yield directory
     if os.path.isdir(directory):
         pinned.unpin(directory)
