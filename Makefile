@@ -77,7 +77,7 @@ $(BUILD)/vmlinux.h:
 	@$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
 
 # The BPF object, compiled once for every kernel.
-$(BUILD)/execcount.bpf.o: csrc/execcount.bpf.c csrc/execcount.h $(BUILD)/vmlinux.h $(LIBBPF_DEP)
+$(BUILD)/execcount.bpf.o: csrc/execcount.bpf.c csrc/exec.bpf.h csrc/execcount.h $(BUILD)/vmlinux.h $(LIBBPF_DEP)
 	@echo "  BPF      $@"
 	@$(CLANG) -target bpf -g -O2 -Wall -D__TARGET_ARCH_$(ARCH) $(BPF_INCLUDES) -c $< -o $@
 

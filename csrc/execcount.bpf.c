@@ -1,24 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Counts program executions (with --mode attempts, failed exec calls too),
  * keyed by the binary's path and whichever other fields user space chose. */
-#include "vmlinux.h"
-#include <bpf/bpf_core_read.h>
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_tracing.h>
-#include "execcount.h"
+#include "exec.bpf.h"
 
 #define E2BIG_ERR 7
 #define EEXIST_ERR 17
-/* Deeper paths are cut, keeping the components nearest the file. */
-#define PATH_MAX_DEPTH 64
-#define PATH_END (EXEC_PATH_SIZE - 1) /* the walk builds the path backwards from here */
-#define PATH_MASK (EXEC_PATH_SIZE - 1)
 
 char LICENSE[] SEC("license") = "GPL";
-
-/* Set by user space between open and load (struct exec_settings says what
- * each does); the verifier prunes what they turn off. */
-const volatile struct exec_settings settings = {.layout = EXEC_LAYOUT, .by = EXEC_BY_PATH};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -26,20 +14,6 @@ struct {
 	__type(key, struct exec_key);
 	__type(value, __u64);
 } exec_count SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct exec_stats);
-} exec_stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, EXEC_UID_FILTER_SIZE);
-	__type(key, __u32);
-	__type(value, __u8);
-} uid_filter SEC(".maps");
 
 /* attempts: the file name of each exec call under way, by thread, until its
  * exit says whether it failed. LRU, so calls that never return (a thread
@@ -50,33 +24,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } exec_calls SEC(".maps");
-
-/* Where a resolved path is assembled, backwards; twice the size a path may
- * take, so the verifier can see every write stays inside. Per-CPU is safe:
- * tracepoints run with preemption disabled. */
-struct path_buffer {
-	char bytes[2 * EXEC_PATH_SIZE];
-	/* Where the path built so far starts. Kept here rather than in a register
-	 * so the verifier sees any value, and one pass of the walk covers all. */
-	__u32 pos;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct path_buffer);
-} path_buffers SEC(".maps");
-
-/* Counts an execution that could not be counted exactly. Rare: looked up
- * only then, to keep the common path short. */
-#define count_loss(field)                                                       \
-	do {                                                                    \
-		__u32 zero = 0;                                                 \
-		struct exec_stats *stats = bpf_map_lookup_elem(&exec_stats, &zero); \
-		if (stats)                                                      \
-			__sync_fetch_and_add(&stats->field, 1);                 \
-	} while (0)
 
 /* Adds one to the count of key, exactly, whichever CPUs race on it. */
 static __always_inline int count_key(const struct exec_key *key)
@@ -103,172 +50,6 @@ static __always_inline int count_key(const struct exec_key *key)
 	return 0;
 }
 
-/* Moves the start of the path being built back by "/" and len bytes, and
- * writes the '/'. Returns where the name's len bytes go, or -1 if they do
- * not fit. */
-static __always_inline long make_room(struct path_buffer *buf, __u32 len)
-{
-	__u32 pos = buf->pos;
-
-	if (len + 1 > pos || pos > PATH_END)
-		return -1;
-	pos -= len + 1;
-	buf->bytes[pos & PATH_MASK] = '/';
-	buf->pos = pos;
-	return pos + 1;
-}
-
-/* Names this short are copied byte by byte with plain loads, which costs
- * less than a helper call; longer ones through bpf_probe_read_kernel. */
-#define SHORT_NAME 32
-
-/* Puts "/name" in front of the path being built; false if it does not fit. */
-static __always_inline bool prepend_name(struct path_buffer *buf, struct dentry *dentry)
-{
-	const unsigned char *name = dentry->d_name.name;
-	__u32 len = dentry->d_name.len;
-	long at = make_room(buf, len);
-
-	if (at < 0)
-		return false;
-	/* Short names live in the dentry itself (d_shortname, since 6.14). */
-	if (bpf_core_field_exists(dentry->d_shortname) && len < SHORT_NAME &&
-	    name == (const unsigned char *)&dentry->d_shortname) {
-		for (int i = 0; i < SHORT_NAME; i++) {
-			if (i >= len)
-				break;
-			buf->bytes[(at + i) & PATH_MASK] = dentry->d_shortname.string[i];
-		}
-	} else {
-		bpf_probe_read_kernel(&buf->bytes[at & PATH_MASK], len & PATH_MASK, name);
-	}
-	return true;
-}
-
-static __always_inline struct mount *mount_of(struct vfsmount *vfsmnt)
-{
-	return (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
-}
-
-/* The walk up from dentry, by plain loads inside an open-coded iterator
- * (Linux 6.4): the verifier checks one pass, not every depth. Returns
- * whether it reached the root. */
-static __always_inline bool walk_by_loads(struct path_buffer *buf, struct dentry *dentry,
-					  struct vfsmount *vfsmnt)
-{
-	struct mount *mnt = bpf_core_cast(mount_of(vfsmnt), struct mount), *mnt_parent;
-	struct dentry *parent;
-
-	bpf_repeat(PATH_MAX_DEPTH) {
-		parent = dentry->d_parent;
-		if (dentry == vfsmnt->mnt_root) {
-			mnt_parent = mnt->mnt_parent;
-			if (mnt_parent == mnt) /* the root of the mount tree */
-				return true;
-			dentry = mnt->mnt_mountpoint; /* go on in the mount above */
-			mnt = bpf_core_cast(mnt_parent, struct mount);
-			vfsmnt = &mnt->mnt;
-			continue;
-		}
-		if (!prepend_name(buf, dentry))
-			return false;
-		if (dentry == parent) /* a root of its own, such as a memfd's */
-			return true;
-		dentry = parent;
-	}
-	return false;
-}
-
-/* The same walk for kernels without iterators or bpf_rdonly_cast: each
- * pointer read with bpf_probe_read_kernel, in a bounded loop that older
- * verifiers check depth by depth (all values are scalars, so cheaply). */
-static __always_inline bool walk_by_reads(struct path_buffer *buf, struct dentry *dentry,
-					  struct vfsmount *vfsmnt)
-{
-	struct mount *mnt = mount_of(vfsmnt), *mnt_parent;
-	struct dentry *parent, *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-	struct qstr name;
-	long at;
-
-	for (int depth = 0; depth < PATH_MAX_DEPTH; depth++) {
-		parent = BPF_CORE_READ(dentry, d_parent);
-		if (dentry == mnt_root) {
-			mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
-			if (mnt_parent == mnt)
-				return true;
-			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-			mnt = mnt_parent;
-			mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
-			continue;
-		}
-		bpf_core_read(&name, sizeof(name), &dentry->d_name);
-		at = make_room(buf, name.len);
-		if (at < 0)
-			return false;
-		bpf_probe_read_kernel(&buf->bytes[at & PATH_MASK], name.len & PATH_MASK, name.name);
-		if (dentry == parent)
-			return true;
-		dentry = parent;
-	}
-	return false;
-}
-
-/* Writes the path of file as /proc/PID/exe shows it from the host's root:
- * symlinks and mounts resolved, " (deleted)" after an unlinked file. Returns
- * false if it had to be cut (the components nearest the file are kept). */
-static __always_inline bool resolve_path(struct file *file, char *out)
-{
-	__u32 zero = 0;
-	struct path_buffer *buf = bpf_map_lookup_elem(&path_buffers, &zero);
-	struct dentry *dentry = file->f_path.dentry;
-	struct vfsmount *vfsmnt = file->f_path.mnt;
-	bool complete;
-	const __u64 *from;
-
-	if (!buf)
-		return false;
-	buf->bytes[PATH_END] = '\0';
-	buf->pos = PATH_END;
-	/* A file no longer in the tree (unlinked, or never linked like a memfd). */
-	if (!dentry->d_hash.pprev && (dentry->d_parent != dentry || dentry != vfsmnt->mnt_root)) {
-		buf->pos = PATH_END - (sizeof(" (deleted)") - 1);
-		__builtin_memcpy(&buf->bytes[PATH_END - (sizeof(" (deleted)") - 1)], " (deleted)",
-				 sizeof(" (deleted)") - 1);
-	}
-	if (settings.features.iterators && bpf_ksym_exists(bpf_iter_num_new))
-		complete = walk_by_loads(buf, dentry, vfsmnt);
-	else
-		complete = walk_by_reads(buf, dentry, vfsmnt);
-	if (buf->pos == PATH_END) /* the root itself */
-		buf->bytes[--buf->pos] = '/';
-	/* The path and its NUL at PATH_END, by words; out is zeroed already, and
-	 * the buffer holds zeros after PATH_END. */
-	from = (const __u64 *)&buf->bytes[buf->pos & PATH_MASK];
-	for (int i = 0; i < EXEC_PATH_SIZE / 8; i++) {
-		if (buf->pos + i * 8 > PATH_END)
-			break;
-		((__u64 *)out)[i] = from[i];
-	}
-	return complete;
-}
-
-/* Whether s starts with the first len bytes of prefix, or with all of it up
- * to its NUL. A loop rather than bpf_strncmp (5.17): len is a .rodata
- * constant, so the verifier follows at most len steps. */
-static __always_inline bool starts_with(const char *s, const volatile char *prefix, __u32 len,
-					__u32 size)
-{
-	for (__u32 i = 0; i < size; i++) {
-		if (i >= len)
-			break;
-		if (s[i] != prefix[i])
-			return false;
-		if (!prefix[i])
-			break;
-	}
-	return true;
-}
-
 /* Once the path is read: applies --path-prefix, counts a truncation, and
  * clears the path if it was read for the filter only. False: filtered out.
  * A resolved path cut to fit keeps its end, not its start, so the prefix
@@ -287,10 +68,6 @@ static __always_inline bool keep_path(struct exec_key *key, bool complete, bool 
 	return true;
 }
 
-/* A task's field: by a plain load where the task is BTF-typed (task_btf), else
- * by bpf_probe_read_kernel, as for a task from bpf_get_current_task (5.10). */
-#define TASK_FIELD(task, task_btf, field) ((task_btf) ? (task)->field : BPF_CORE_READ(task, field))
-
 /* Fills in the fields other than the path and outcome, then counts the key. */
 static __always_inline void fill_and_count(struct exec_key *key, struct task_struct *task,
 					   bool task_btf)
@@ -308,109 +85,6 @@ static __always_inline void fill_and_count(struct exec_key *key, struct task_str
 		count_loss(dropped);
 	if (settings.debug)
 		bpf_printk("pyexec: counted %s (outcome %d)", key->path, key->outcome);
-}
-
-/* Copies a kernel string a word at a time with plain loads (name_loads).
- * Sets *complete as read_name does. Returns false when it cannot tell where
- * the string ends: its NUL is the first byte of a word, which is also what a
- * load that faults looks like, since it reads 0. */
-static __always_inline bool load_name(const char *name, char *out, bool *complete)
-{
-	__u64 word, nuls;
-
-	if (__BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__) /* the first byte must be the lowest */
-		return false;
-	for (int i = 0; i < EXEC_PATH_SIZE / 8; i++) {
-		word = *(const __u64 *)(name + i * 8);
-		/* The lowest bit set is the top bit of the first NUL byte; bytes
-		 * above it may be marked falsely, which does not matter. */
-		nuls = (word - 0x0101010101010101ULL) & ~word & 0x8080808080808080ULL;
-		if (nuls & 0x80)
-			return false;
-		if (nuls) { /* keep the bytes below the NUL: the rest may be anything */
-			((__u64 *)out)[i] = word & (((nuls & -nuls) >> 7) - 1);
-			*complete = true;
-			return true;
-		}
-		((__u64 *)out)[i] = word;
-	}
-	out[EXEC_PATH_SIZE - 1] = '\0';
-	*complete = false;
-	return true;
-}
-
-/* Copies a file name as given to exec, from kernel memory or, for a call's
- * own argument, user memory, and sets *complete to false if it had to be cut.
- * Returns 0, or the helper's error if the name could not be read. */
-static __always_inline long read_name(const char *filename, bool user, char *out, bool *complete)
-{
-	const char *past = filename + EXEC_PATH_SIZE - 1;
-	char last;
-	long len;
-
-	if (!user && settings.features.name_loads && load_name(filename, out, complete))
-		return 0;
-	len = user ? bpf_probe_read_user_str(out, EXEC_PATH_SIZE, filename)
-		   : bpf_probe_read_kernel_str(out, EXEC_PATH_SIZE, filename);
-	if (len < 0)
-		return len;
-	/* A full buffer is only a truncation if the name goes on past it. */
-	*complete = len != EXEC_PATH_SIZE ||
-		    (!(user ? bpf_probe_read_user(&last, 1, past) : bpf_probe_read_kernel(&last, 1, past)) &&
-		     !last);
-	return 0;
-}
-
-/* struct cgroup before Linux 6.1, which kept its ancestors' ids. */
-struct cgroup___ancestor_ids {
-	__u64 ancestor_ids[0];
-} __attribute__((preserve_access_index));
-
-/* The id of the task's cgroup v2 ancestor at level (0: the root), or 0 if
- * its cgroup is not that deep: bpf_get_current_ancestor_cgroup_id, or the
- * same read from the task's cgroup where tracing programs lack the helper. */
-static __always_inline __u64 ancestor_cgroup_id(struct task_struct *task, __u32 level)
-{
-	struct cgroup *cgroup;
-
-	if (settings.features.ancestor_cgroup)
-		return bpf_get_current_ancestor_cgroup_id(level);
-	cgroup = BPF_CORE_READ(task, cgroups, dfl_cgrp);
-	if (BPF_CORE_READ(cgroup, level) < level)
-		return 0;
-	if (bpf_core_field_exists(((struct cgroup___ancestor_ids *)cgroup)->ancestor_ids))
-		return BPF_CORE_READ((struct cgroup___ancestor_ids *)cgroup, ancestor_ids[level]);
-	return BPF_CORE_READ(cgroup, ancestors[level], kn, id);
-}
-
-/* The filters that need no path, for the current task. */
-static __always_inline bool wanted(struct task_struct *task, bool task_btf)
-{
-	char comm[EXEC_COMM_SIZE];
-	struct task_struct *parent;
-	__u32 uid;
-
-	if (settings.exclude_self) {
-		parent = TASK_FIELD(task, task_btf, real_parent);
-		if ((task_btf ? task->tgid : bpf_get_current_pid_tgid() >> 32) == settings.exclude_self ||
-		    TASK_FIELD(parent, task_btf, tgid) == settings.exclude_self)
-			return false;
-	}
-	if (settings.uid_count) {
-		uid = (__u32)bpf_get_current_uid_gid();
-		if (!bpf_map_lookup_elem(&uid_filter, &uid))
-			return false;
-	}
-	if (settings.cgroup && ancestor_cgroup_id(task, settings.cgroup_level) != settings.cgroup)
-		return false;
-	if (settings.comm[0]) {
-		bpf_get_current_comm(comm, sizeof(comm));
-		/* Equal up to settings.comm's NUL: the same name (comm's bytes after
-		 * its NUL are left as they were by some kernels). */
-		if (!starts_with(comm, settings.comm, sizeof(comm), sizeof(comm)))
-			return false;
-	}
-	return true;
 }
 
 /* Puts the path in the key (if it or --path-prefix needs one): resolved from
