@@ -209,3 +209,26 @@ def test_a_scrape_after_stop_still_gets_a_clean_answer(workdir: Path, pin_dir: s
     # The exporter still holds the maps: its last counts, not an error page.
     assert scraped(url)[("pyexec_executions_total", ("path", str(binary)))] == 2.0
     stopped(server)
+
+
+def test_the_bpf_programs_own_cost_is_exported_while_the_kernel_keeps_it(workdir: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from pyexec import ExecCounter
+    from pyexec.exporter import Exporter
+
+    binary = copy_true(workdir / "true")
+    switch = Path("/proc/sys/kernel/bpf_stats_enabled")
+    before = switch.read_text()
+    with ExecCounter(path_prefix=str(workdir)) as counter:
+        exporter = Exporter(counter, max_series=10)
+        switch.write_text("0")
+        assert "pyexec_bpf_runs" not in exporter.render().decode()
+        try:
+            switch.write_text("1")
+            posix_spawn_many(binary, 5)
+            text = exporter.render().decode()
+        finally:
+            switch.write_text(before)
+    samples = {sample.name: sample.value for family in text_string_to_metric_families(text) for sample in family.samples}
+    assert samples["pyexec_bpf_runs_total"] >= 5 and samples["pyexec_bpf_run_seconds_total"] > 0

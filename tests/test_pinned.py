@@ -118,3 +118,15 @@ def test_reset_during_a_storm_loses_nothing(workdir: Path, pin_dir: str) -> None
     assert storm.exitcode == 0
     # Every execution is in exactly one reset's record or in what came after the last.
     assert sum(resets) + shown(pin_dir, binary, "stop") == STORM and len(resets) > 1
+
+
+def test_start_mounts_bpffs_where_it_is_missing() -> None:
+    # In a mount namespace of its own, where /sys/fs/bpf is unmounted first.
+    command = " ".join(PYEXEC)
+    script = (f"umount /sys/fs/bpf 2>/dev/null; ! grep -q ' /sys/fs/bpf bpf ' /proc/self/mounts && "
+              f"{command} start --pin-dir /sys/fs/bpf/pyexec-mounted && grep -q ' /sys/fs/bpf bpf ' /proc/self/mounts && "
+              f"{command} stop --pin-dir /sys/fs/bpf/pyexec-mounted --format json")
+    result = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["counts"] is not None
