@@ -17,6 +17,7 @@ _PUBLIC = {
     "CUT": "counter",
     "DEFAULT_MAX_ENTRIES": "counter",
     "KEYS": "counter",
+    "PIN_DIRECTORY": "counter",
     "ExecCounter": "counter",
     "ExecRecord": "counter",
     "ExecStats": "counter",
@@ -24,6 +25,8 @@ _PUBLIC = {
     "ArgumentError": "errors",
     "ArgumentTypeError": "errors",
     "BpfPermissionError": "errors",
+    "NotPinnedError": "errors",
+    "PinnedElsewhereError": "errors",
     "PyexecError": "errors",
     "UnsupportedKernelError": "errors",
 }
