@@ -307,7 +307,8 @@ Reading a full map of {map_read['entries']} entries into a Python dict
 
 Start-up of `pyexec show` against a counter pinned by `pyexec start` (launch to exit,
 the whole read and print included), beside `run`'s launch to attached: {startup['show'] * 1000:.0f} ms
-against {startup['pyexec'] * 1000:.0f} ms ({startup['show'] / startup['pyexec']:.2f}×): no BTF to parse, no program to verify.
+against {startup['pyexec'] * 1000:.0f} ms ({startup['show'] / startup['pyexec']:.2f}×). `show` loads nothing (no BTF to parse, no program
+to verify) but reads and prints the map; both pay the interpreter and Typer's import (below).
 
 Notes:
 - bpftrace's program runs at `sys_enter_execve`, for every call, failed ones too, and
