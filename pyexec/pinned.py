@@ -50,9 +50,12 @@ def _names(directory: str) -> list[str]:
 
 
 def _started_text(directory: str) -> str:
+    """' (since ...)' of the counter pinned there; another version's is refused as such."""
     try:
         with ExecCounter.open_pinned(directory) as counter:
             return f" (since {time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(counter.started_at))})"
+    except PinnedElsewhereError:
+        raise
     except PyexecError:
         return ""
 

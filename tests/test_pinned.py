@@ -130,3 +130,20 @@ def test_start_mounts_bpffs_where_it_is_missing() -> None:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["counts"] is not None
+
+
+def test_a_pin_directory_of_another_layout_is_refused_and_left_as_it_is(pin_dir: str) -> None:
+    # What another version of pyexec might leave: the same names, other shapes.
+    os.mkdir(pin_dir, 0o700)
+    for name, shape in (("exec_count", "type hash key 8 value 8 entries 4"),
+                        ("exec_stats", "type percpu_array key 4 value 24 entries 1"),
+                        ("uid_filter", "type hash key 4 value 1 entries 4"),
+                        ("settings", "type array key 4 value 4 entries 1"),
+                        ("link_count_exec", "type array key 4 value 4 entries 1")):
+        subprocess.run(["bpftool", "map", "create", f"{pin_dir}/{name}", *shape.split(), "name", name[:15]],
+                       check=True)
+    before = sorted(os.listdir(pin_dir))
+    for command in ("show", "stop", "status", "reset", "start"):
+        result = pyexec(command, "--pin-dir", pin_dir, code=1)
+        assert "pinned by another version of pyexec" in result.stderr and result.stderr.count("\n") == 1
+    assert sorted(os.listdir(pin_dir)) == before  # nothing destroyed
