@@ -270,7 +270,12 @@ class ExecCounter:
         with self._lock:
             if not self._counter:
                 raise PyexecError("only a counter this process started can be pinned")
-            check(lib.pyexec_counter_pin(self._counter, os.fsencode(directory)), f"pin the counter at {directory}")
+            rc = lib.pyexec_counter_pin(self._counter, os.fsencode(directory))
+            if rc == -errno.EINVAL and self.mode == "attempts":  # a perf event's link, not a bpf_link
+                raise UnsupportedKernelError(errno.EINVAL, "this kernel cannot pin the links of syscall tracepoints "
+                                             "(bpf_link for perf events, Linux 5.15): start with --mode exec, or "
+                                             "count attempts with pyexec run --mode attempts")
+            check(rc, f"pin the counter at {directory}")
 
     @property
     def filters(self) -> dict[str, Any]:
