@@ -16,7 +16,7 @@ from pyexec import ExecCounter, pinned
 
 from .conftest import STORM, bpf, copy_true
 from .test_cli import PYEXEC
-from .workload import fork_exec_many, posix_spawn_many
+from .workload import exec_in_child, fork_exec_many, posix_spawn_many
 
 pytestmark = bpf
 
@@ -147,3 +147,18 @@ def test_a_pin_directory_of_another_layout_is_refused_and_left_as_it_is(pin_dir:
         result = pyexec(command, "--pin-dir", pin_dir, code=1)
         assert "pinned by another version of pyexec" in result.stderr and result.stderr.count("\n") == 1
     assert sorted(os.listdir(pin_dir)) == before  # nothing destroyed
+
+
+@pytest.mark.kernels
+def test_pinned_attempts_count_failed_calls_or_say_why_not(workdir: Path, pin_dir: str) -> None:
+    missing = workdir / "missing"
+    result = subprocess.run([*PYEXEC, "start", "--pin-dir", pin_dir, "--mode", "attempts", "--path-prefix",
+                             str(workdir)], capture_output=True, text=True)
+    if result.returncode == 69:  # a kernel whose perf-event links cannot be pinned (5.10)
+        assert "cannot pin the links of syscall tracepoints" in result.stderr and not os.path.exists(pin_dir)
+        return
+    assert result.returncode == 0, result.stderr
+    for _ in range(3):
+        assert exec_in_child(lambda: os.execv(missing, [str(missing)])) != 0
+    document = json.loads(pyexec("stop", "--pin-dir", pin_dir, "--format", "json").stdout)
+    assert [(row["path"], row["outcomes"]) for row in document["counts"]] == [(str(missing), {"ENOENT": 3})]
