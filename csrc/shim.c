@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -262,7 +263,6 @@ int pyexec_counter_pin(struct pyexec_counter *counter, const char *dir)
 		{skel->maps.exec_count, PIN_COUNT}, {skel->maps.exec_stats, PIN_STATS},
 		{skel->maps.uid_filter, PIN_UIDS}, {skel->maps.rodata, PIN_SETTINGS},
 	};
-	struct bpf_program *prog;
 	char path[4096];
 	int err;
 
@@ -273,16 +273,12 @@ int pyexec_counter_pin(struct pyexec_counter *counter, const char *dir)
 		if (err)
 			return err;
 	}
-	bpf_object__for_each_program(prog, skel->obj) {
-		struct bpf_link *link = NULL;
+	for (int i = 0; i < skel->skeleton->prog_cnt; i++) {
+		struct bpf_link *link = *skel->skeleton->progs[i].link;
 
-		/* The skeleton's links, in the order of its programs. */
-		for (size_t i = 0; i < skel->skeleton->prog_cnt; i++)
-			if (*skel->skeleton->progs[i].prog == prog)
-				link = *skel->skeleton->progs[i].link;
 		if (!link)
 			continue; /* not loaded: the syscall tracepoints outside attempts mode */
-		err = pin_path(path, sizeof(path), dir, PIN_LINK, bpf_program__name(prog));
+		err = pin_path(path, sizeof(path), dir, PIN_LINK, skel->skeleton->progs[i].name);
 		if (!err)
 			err = bpf_link__pin(link, path);
 		if (err)
@@ -324,35 +320,33 @@ static int read_pinned_settings(int fd, struct exec_settings *out)
 	return err;
 }
 
-/* The programs behind the pinned links, found by the names of the object's programs. */
+/* The programs behind the links pinned in dir. */
 static int open_pinned_programs(const char *dir, struct pyexec_reader *reader)
 {
-	struct execcount_bpf *skel = execcount_bpf__open();
-	struct bpf_program *prog;
+	DIR *entries = opendir(dir);
+	struct dirent *entry;
 	char path[4096];
-	int err = 0;
 
-	if (!skel)
+	if (!entries)
 		return -errno;
-	bpf_object__for_each_program(prog, skel->obj) {
+	while ((entry = readdir(entries)) && reader->prog_count < MAX_PROGRAMS) {
 		struct bpf_link_info info = {};
 		__u32 info_len = sizeof(info);
 		int link_fd, prog_fd;
 
-		if (pin_path(path, sizeof(path), dir, PIN_LINK, bpf_program__name(prog)))
+		if (strncmp(entry->d_name, PIN_LINK, strlen(PIN_LINK)) ||
+		    pin_path(path, sizeof(path), dir, entry->d_name, ""))
 			continue;
 		link_fd = bpf_obj_get(path);
 		if (link_fd < 0)
-			continue; /* not attached: the syscall tracepoints outside attempts mode */
+			continue;
 		prog_fd = bpf_link_get_info_by_fd(link_fd, &info, &info_len) ? -1 : bpf_prog_get_fd_by_id(info.prog_id);
 		close(link_fd);
-		if (prog_fd >= 0 && reader->prog_count < MAX_PROGRAMS)
+		if (prog_fd >= 0)
 			reader->prog_fds[reader->prog_count++] = prog_fd;
-		else if (prog_fd >= 0)
-			close(prog_fd);
 	}
-	execcount_bpf__destroy(skel);
-	return err;
+	closedir(entries);
+	return 0;
 }
 
 int pyexec_reader_program_stats(const struct pyexec_reader *reader, unsigned long long *run_time_ns,
