@@ -26,17 +26,18 @@ KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 # buffers a read is decoded from (path, count, truncated).
 ENTRY_BYTES = ffi.sizeof("struct exec_key") + 8 + 64 + lib.EXEC_PATH_SIZE + 8 + 1
 
+# Each choice of key and mode, and its value in struct exec_settings.
+_KEY_VALUES = {"resolved": lib.EXEC_KEY_RESOLVED, "invoked": lib.EXEC_KEY_INVOKED}
+_MODE_VALUES = {"exec": lib.EXEC_MODE_EXEC, "attempts": lib.EXEC_MODE_ATTEMPTS}
 #: What a path is: the file the kernel executed (as /proc/PID/exe names it), or
 #: the file name exactly as the caller passed it to exec.
-KEYS = ("resolved", "invoked")
+KEYS = tuple(_KEY_VALUES)
 #: Marks where a path cut to fit in the kernel's key lost bytes: at the start of
 #: a resolved path (which otherwise always starts with "/"), at the end of an
 #: invoked name (which is then EXEC_PATH_SIZE - 1 bytes before it).
 CUT = "\u2026"
 #: What counts: successful executions, or every exec call with its outcome.
-MODES = ("exec", "attempts")
-_KEY_VALUES = {"resolved": lib.EXEC_KEY_RESOLVED, "invoked": lib.EXEC_KEY_INVOKED}
-_MODE_VALUES = {"exec": lib.EXEC_MODE_EXEC, "attempts": lib.EXEC_MODE_ATTEMPTS}
+MODES = tuple(_MODE_VALUES)
 #: Where pyexec start pins a counter (bpffs).
 PIN_DIRECTORY = "/sys/fs/bpf/pyexec"
 #: What executions can be counted by, in any combination.

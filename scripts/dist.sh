@@ -18,7 +18,6 @@ work=$root/build/wheel
 deps=$work/deps
 sysroot=$work/sysroot
 PLATFORM=manylinux_2_28_x86_64
-ABI3_FROM=cp310 # the oldest CPython the wheel serves (setup.py, requires-python)
 SYSROOT_SUITE=bullseye
 SYSROOT_GLIBC=2.31
 
@@ -113,6 +112,6 @@ raw=$(ls "$work"/raw/*.whl)
 	elfutils="$work"/elfutils-src/COPYING-{GPLV2,LGPLV3} \
 	zlib="$work/zlib-src/LICENSE"
 PATH=$venv/bin:$PATH "$venv/bin/auditwheel" repair --plat "$PLATFORM" --only-plat -w "$dist" "$raw" >/dev/null
-wheel=$(ls -t "$dist"/*-"$ABI3_FROM"-abi3-*"$PLATFORM"*.whl | head -n1)
+wheel=$(ls -t "$dist"/*-abi3-*"$PLATFORM"*.whl | head -n1) # abi3 from the CPython setup.py names
 "$venv/bin/auditwheel" show "$wheel" >&2
 say "wrote $wheel"
