@@ -107,6 +107,38 @@ static __always_inline struct mount *mount_of(struct vfsmount *vfsmnt)
 	return (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
 }
 
+/* The host's mount namespace (its inode number): init_task's, found once by
+ * following the parents up from any task (pid 0 is init_task). */
+static __u32 host_mnt_ns;
+
+#define ANCESTRY_MAX_DEPTH 64
+
+static __always_inline __u32 host_mount_namespace(struct task_struct *task)
+{
+	if (host_mnt_ns)
+		return host_mnt_ns;
+	for (int depth = 0; depth < ANCESTRY_MAX_DEPTH; depth++) {
+		if (BPF_CORE_READ(task, pid) == 0) {
+			host_mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+			return host_mnt_ns;
+		}
+		task = BPF_CORE_READ(task, real_parent);
+	}
+	return 0; /* not found: no file is marked as another namespace's */
+}
+
+/* 0 if file's mount is in the host's mount namespace (or in none: a memfd's,
+ * a pipe's); else the inode number of the namespace it is in. A path walked
+ * there is that namespace's view: a bind mount in a user's own namespace can
+ * put any file at /usr/bin/true. */
+static __always_inline __u32 foreign_mount_namespace(struct file *file, struct task_struct *task)
+{
+	__u32 ns = BPF_CORE_READ(mount_of(file->f_path.mnt), mnt_ns, ns.inum);
+	__u32 host = host_mount_namespace(task);
+
+	return ns && host && ns != host ? ns : 0;
+}
+
 /* The walk up from dentry, by plain loads inside an open-coded iterator
  * (Linux 6.4): the verifier checks one pass, not every depth. Returns
  * whether it reached the root. */
@@ -115,25 +147,33 @@ static __always_inline bool walk_by_loads(struct path_buffer *buf, struct dentry
 {
 	struct mount *mnt = bpf_core_cast(mount_of(vfsmnt), struct mount), *mnt_parent;
 	struct dentry *parent;
+	bool reached = false;
 
 	bpf_repeat(PATH_MAX_DEPTH) {
 		parent = dentry->d_parent;
 		if (dentry == vfsmnt->mnt_root) {
 			mnt_parent = mnt->mnt_parent;
-			if (mnt_parent == mnt) /* the root of the mount tree */
-				return true;
+			if (mnt_parent == mnt) { /* the root of the mount tree */
+				reached = true;
+				break;
+			}
 			dentry = mnt->mnt_mountpoint; /* go on in the mount above */
 			mnt = bpf_core_cast(mnt_parent, struct mount);
 			vfsmnt = &mnt->mnt;
 			continue;
 		}
 		if (!prepend_name(buf, dentry))
-			return false;
-		if (dentry == parent) /* a root of its own, such as a memfd's */
-			return true;
+			break;
+		if (dentry == parent) { /* a root of its own, such as a memfd's */
+			reached = true;
+			break;
+		}
 		dentry = parent;
 	}
-	return false;
+	/* A value of its own: clang would otherwise fold it with a register that
+	 * holds a pointer on some paths, which the verifier refuses. */
+	barrier_var(reached);
+	return reached;
 }
 
 /* The same walk for kernels without iterators or bpf_rdonly_cast: each
@@ -196,6 +236,7 @@ static __always_inline bool resolve_path(struct file *file, char *out)
 		complete = walk_by_loads(buf, dentry, vfsmnt);
 	else
 		complete = walk_by_reads(buf, dentry, vfsmnt);
+
 	if (buf->pos == PATH_END) /* the root itself */
 		buf->bytes[--buf->pos] = '/';
 	/* The path and its NUL at PATH_END, by words; out is zeroed already, and

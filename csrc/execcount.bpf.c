@@ -25,10 +25,15 @@ struct {
 	__type(value, __u64);
 } exec_calls SEC(".maps");
 
+/* Keys inserted by the executions of users other than root: they may take all
+ * of exec_count but settings.root_reserve. Never decreases: no key is deleted. */
+static __u64 user_keys;
+
 /* Adds one to the count of key, exactly, whichever CPUs race on it. */
 static __always_inline int count_key(const struct exec_key *key)
 {
 	__u64 one = 1, *count;
+	__u32 uid;
 	/* An int: older kernels (5.10 here) call the map's own update, which
 	 * returns an int, so the register's upper half is not its sign: as a
 	 * long, -EEXIST read 0xffffffef, and a lost race counted as dropped. */
@@ -39,7 +44,13 @@ static __always_inline int count_key(const struct exec_key *key)
 		__sync_fetch_and_add(count, 1);
 		return 0;
 	}
+	/* A few CPUs racing here may overshoot the share by one each: harmless. */
+	uid = (__u32)bpf_get_current_uid_gid();
+	if (uid && user_keys >= settings.max_entries - settings.root_reserve)
+		return -E2BIG_ERR;
 	err = bpf_map_update_elem(&exec_count, key, &one, BPF_NOEXIST);
+	if (!err && uid)
+		__sync_fetch_and_add(&user_keys, 1);
 	if (err != -EEXIST_ERR)
 		return err;
 	/* Another CPU inserted the key between our lookup and update. */
@@ -56,15 +67,21 @@ static __always_inline int count_key(const struct exec_key *key)
  * cannot be decided: it is counted (as truncated), never lost. */
 static __always_inline bool keep_path(struct exec_key *key, bool complete, bool resolved)
 {
-	if (settings.path_prefix_len && (complete || !resolved) &&
-	    !starts_with(key->path, settings.path_prefix, settings.path_prefix_len, EXEC_PATH_SIZE))
-		return false;
+	if (settings.path_prefix_len) {
+		if (key->mnt_ns) /* another namespace's path is no host path: no host prefix takes it */
+			return false;
+		if ((complete || !resolved) &&
+		    !starts_with(key->path, settings.path_prefix, settings.path_prefix_len, EXEC_PATH_SIZE))
+			return false;
+	}
 	if (!complete)
 		count_loss(truncated);
-	if (settings.by & EXEC_BY_PATH)
+	if (settings.by & EXEC_BY_PATH) {
 		key->truncated = !complete;
-	else
+	} else {
 		__builtin_memset(key->path, 0, sizeof(key->path));
+		key->mnt_ns = 0;
+	}
 	return true;
 }
 
@@ -98,6 +115,7 @@ static __always_inline void count_exec_key(struct exec_key *key, struct task_str
 
 	if ((settings.by & EXEC_BY_PATH) || settings.path_prefix_len) {
 		if (file) {
+			key->mnt_ns = foreign_mount_namespace(file, task);
 			complete = resolve_path(file, key->path);
 		} else if (!name || read_name(name, user, key->path, &complete)) {
 			count_loss(errors);
@@ -149,7 +167,9 @@ static __always_inline int count_failed_exec_call(long ret)
 	struct exec_key key;
 
 	bpf_map_delete_elem(&exec_calls, &tid);
-	if (ret >= 0 || !wanted(task, task_btf)) /* a successful exec counts at sched_process_exec */
+	/* A successful exec counts at sched_process_exec; a call with no name
+	 * remembered began before counting did, and is not counted at all. */
+	if (ret >= 0 || !filename || !wanted(task, task_btf))
 		return 0;
 	__builtin_memset(&key, 0, sizeof(key));
 	key.outcome = -ret;

@@ -27,6 +27,9 @@ struct exec_key {
 	int outcome;                   /* 0: executed; else the errno of a failed exec call */
 	unsigned int truncated;        /* EXEC_BY_PATH: 1 if path was cut to fit (a resolved
 	                                * path loses its start, a name given to exec its end) */
+	unsigned int mnt_ns;           /* EXEC_BY_PATH, resolved: 0 for a file of the host's mount
+	                                * namespace; else the inode number of the one its mount is
+	                                * in, where path is that namespace's view, not the host's */
 };
 
 /* --key: what the path in the key is. */
@@ -53,7 +56,7 @@ struct exec_features {
 
 /* Changes whenever struct exec_settings or struct exec_key does: a pinned
  * counter of another layout is refused, not misread. */
-#define EXEC_LAYOUT 2
+#define EXEC_LAYOUT 3
 
 /* How a counter counts: the options of pyexec run, each under its name there,
  * as the BPF program reads them (its .rodata, set once before load, where a
@@ -73,6 +76,9 @@ struct exec_settings {
 	bool debug;                     /* --debug: bpf_printk each key counted */
 	struct exec_features features;  /* --avoid: the kernel features to use where present */
 	unsigned long long started_at;  /* wall clock at load, in ns since the epoch */
+	unsigned int max_entries;       /* exec_count's capacity, as loaded */
+	unsigned int root_reserve;      /* of it, the keys only root's (uid 0) executions may take:
+	                                 * no other user can fill the map for root */
 };
 
 /* What the BPF program could not count exactly; one copy per CPU. */

@@ -109,6 +109,7 @@ static int configure(struct execcount_bpf *skel, const struct exec_settings *set
 		return -E2BIG;
 	*rodata = *settings;
 	rodata->layout = EXEC_LAYOUT;
+	rodata->max_entries = bpf_map__max_entries(skel->maps.exec_count);
 	rodata->features = features;
 	/* The syscall tracepoints are loaded, and tracefs needed, only for attempts. */
 	bpf_program__set_autoload(skel->progs.enter_execve, attempts);
@@ -143,9 +144,9 @@ static int load(const struct exec_settings *settings, const unsigned int *uids, 
 
 	if (!skel)
 		return -errno;
-	err = configure(skel, settings, features);
-	if (!err && max_entries)
-		err = bpf_map__set_max_entries(skel->maps.exec_count, max_entries);
+	err = max_entries ? bpf_map__set_max_entries(skel->maps.exec_count, max_entries) : 0;
+	if (!err)
+		err = configure(skel, settings, features);
 	if (!err)
 		err = execcount_bpf__load(skel);
 	if (!err)
@@ -418,6 +419,33 @@ void pyexec_reader_close(struct pyexec_reader *reader)
 	free(reader);
 }
 
+static int map_id(int fd, unsigned int *id)
+{
+	struct bpf_map_info info = {};
+	__u32 info_len = sizeof(info);
+	int err = bpf_map_get_info_by_fd(fd, &info, &info_len);
+
+	if (!err)
+		*id = info.id;
+	return err;
+}
+
+int pyexec_reader_map_id(const struct pyexec_reader *reader, unsigned int *id)
+{
+	return map_id(reader->count_fd, id);
+}
+
+int pyexec_pinned_map_id(const char *dir, unsigned int *id)
+{
+	int fd, err = open_pin(dir, PIN_COUNT, &fd);
+
+	if (err)
+		return err;
+	err = map_id(fd, id);
+	close(fd);
+	return err;
+}
+
 int pyexec_reader_uids(const struct pyexec_reader *reader, unsigned int *out, unsigned int capacity,
 		       unsigned int *found)
 {
@@ -524,6 +552,8 @@ static void append_chunk(struct pyexec_snapshot *out, const struct exec_key *key
 			out->outcomes[row] = keys[i].outcome;
 		if (out->truncated)
 			out->truncated[row] = keys[i].truncated;
+		if (out->mnt_ns)
+			out->mnt_ns[row] = keys[i].mnt_ns;
 	}
 	out->found += n;
 	out->paths_size = end - out->paths;

@@ -37,6 +37,11 @@ void pyexec_reader_settings(const struct pyexec_reader *reader, struct exec_sett
  * unless kernel.bpf_stats_enabled is 1). */
 int pyexec_reader_program_stats(const struct pyexec_reader *reader, unsigned long long *run_time_ns,
 				unsigned long long *run_count);
+/* The kernel's id of the counter's exec_count map: what tells one counter from
+ * another, such as the one pinned at a directory now from the one opened there. */
+int pyexec_reader_map_id(const struct pyexec_reader *reader, unsigned int *id);
+/* The id of the exec_count map pinned under dir; -ENOENT if none is. */
+int pyexec_pinned_map_id(const char *dir, unsigned int *id);
 /* The uids of --uid, up to capacity of them. */
 int pyexec_reader_uids(const struct pyexec_reader *reader, unsigned int *out, unsigned int capacity,
 		       unsigned int *found);
@@ -56,6 +61,7 @@ struct pyexec_snapshot {
 	unsigned long long *cgroups;
 	int *outcomes;
 	unsigned char *truncated;    /* 1 where the path was cut */
+	unsigned int *mnt_ns;        /* exec_key.mnt_ns */
 };
 
 /* Reads the whole of exec_count into out, in as few syscalls as the kernel

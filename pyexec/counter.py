@@ -23,8 +23,8 @@ DEFAULT_MAX_ENTRIES: int = lib.EXEC_COUNT_DEFAULT_ENTRIES
 KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 # Memory one entry of max_entries takes, whether used or not: the kernel's
 # preallocated element (key, value, bookkeeping and bucket), then a row of the
-# buffers a read is decoded from (path, count, truncated).
-ENTRY_BYTES = ffi.sizeof("struct exec_key") + 8 + 64 + lib.EXEC_PATH_SIZE + 8 + 1
+# buffers a read is decoded from (path, count, truncated, mount namespace).
+ENTRY_BYTES = ffi.sizeof("struct exec_key") + 8 + 64 + lib.EXEC_PATH_SIZE + 8 + 1 + 4
 
 # Each choice of key and mode, and its value in struct exec_settings.
 _KEY_VALUES = {"resolved": lib.EXEC_KEY_RESOLVED, "invoked": lib.EXEC_KEY_INVOKED}
@@ -38,6 +38,12 @@ KEYS = tuple(_KEY_VALUES)
 CUT = "\u2026"
 #: What counts: successful executions, or every exec call with its outcome.
 MODES = tuple(_MODE_VALUES)
+#: Marks a resolved path that is another mount namespace's view, not the host's:
+#: "mnt:[4026532290]/usr/bin/true" (as /proc/PID/ns/mnt names that namespace).
+FOREIGN = "mnt:[{}]"
+#: Of every map, the share (1/ROOT_RESERVE_SHARE) that only root's executions may
+#: fill: no other user can make root's new binaries uncounted.
+ROOT_RESERVE_SHARE = 8
 #: Where pyexec start pins a counter (bpffs).
 PIN_DIRECTORY = "/sys/fs/bpf/pyexec"
 #: What executions can be counted by, in any combination.
@@ -174,6 +180,7 @@ class ExecCounter:
         # One call at a time: reads share the C buffers, and close frees what a read uses.
         self._lock = threading.RLock()
         self._finalizer: weakref.finalize | None = None
+        _LIVE.add(self)
 
     def start(self) -> ExecCounter:
         """Loads the BPF program and attaches it: counting starts here."""
@@ -205,6 +212,7 @@ class ExecCounter:
             "debug": self.debug,
             "features": {name: name not in self.avoid for name in FEATURES},
             "started_at": int(started_at * 1e9),
+            "root_reserve": self.max_entries // ROOT_RESERVE_SHARE,
         })
         handle = ffi.new("struct pyexec_counter **")
         check(lib.pyexec_counter_load(settings, ffi.new("unsigned int[]", self.uids), self.max_entries, handle), LOAD)
@@ -225,7 +233,7 @@ class ExecCounter:
         settings are the ones it was started with, read from the kernel. close()
         leaves it counting (pyexec stop ends it)."""
         handle = ffi.new("struct pyexec_reader **")
-        rc = lib.pyexec_reader_open_pinned(os.fsencode(directory), handle)
+        rc = lib.pyexec_reader_open_pinned(pin_path(directory), handle)
         if rc == -errno.ENOENT:
             raise NotPinnedError(f"no counter is pinned at {directory}: start one with pyexec start")
         if rc == -errno.EPROTO:
@@ -277,6 +285,14 @@ class ExecCounter:
                                              "(bpf_link for perf events, Linux 5.15): start with --mode exec, or "
                                              "count attempts with pyexec run --mode attempts")
             check(rc, f"pin the counter at {directory}")
+
+    @property
+    def map_id(self) -> int:
+        """The kernel's id of this counter's exec_count map: it tells one counter from another."""
+        found = ffi.new("unsigned int *")
+        with self._lock:
+            check(lib.pyexec_reader_map_id(self._started(), found), "read the exec_count map's id")
+        return found[0]
 
     @property
     def filters(self) -> dict[str, Any]:
@@ -378,6 +394,8 @@ class ExecCounter:
     def program_stats(self) -> tuple[int, int] | None:
         """(run time in ns, runs) of the attached BPF programs, summed; None while
         the kernel does not keep them (kernel.bpf_stats_enabled = 0)."""
+        with self._lock:
+            self._started()  # a closed counter raises, as every read does
         try:
             with open("/proc/sys/kernel/bpf_stats_enabled") as enabled:
                 if enabled.read().strip() == "0":
@@ -419,6 +437,37 @@ def _check_types(**arguments: Any) -> None:
                 wanted if isinstance(wanted, tuple) else (wanted,)))
         if not ok:
             raise ArgumentTypeError(name, f"{name} takes {what}, not {value!r}")
+
+
+def pinned_map_id(directory: str = PIN_DIRECTORY) -> int | None:
+    """The id of the exec_count map pinned under directory now; None if none is."""
+    found = ffi.new("unsigned int *")
+    rc = lib.pyexec_pinned_map_id(pin_path(directory), found)
+    if rc in (-errno.ENOENT, -errno.ENOTDIR):
+        return None
+    check(rc, f"open the counter pinned at {directory}")
+    return found[0]
+
+
+def pin_path(directory: str) -> bytes:
+    """A pin directory for C: a NUL would end it early, so a different directory would be opened."""
+    encoded = os.fsencode(directory)
+    if b"\0" in encoded or not encoded:
+        raise ArgumentError("directory", f"a pin directory is a path without NUL, not {directory!r}")
+    return encoded
+
+
+# The counters alive in this process: a child forked while one of them was being
+# read gets its lock anew, not held for ever by a thread the child does not have.
+_LIVE: weakref.WeakSet[ExecCounter] = weakref.WeakSet()
+
+
+def _new_locks_after_fork() -> None:
+    for counter in list(_LIVE):
+        counter._lock = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_new_locks_after_fork)
 
 
 def _name_of(values: dict[str, int], value: int) -> str:
@@ -487,6 +536,7 @@ class _Columns:
             "cgroups": column("cgroup", "unsigned long long", capacity),
             "outcomes": column("outcome", "int", capacity),
             "truncated": column("path", "unsigned char", capacity),
+            "mnt_ns": column("path", "unsigned int", capacity),
         }
         self.snapshot = ffi.new("struct pyexec_snapshot *", {"capacity": capacity, **self._buffers})
         self._cut_at_start = cut_at_start
@@ -497,7 +547,8 @@ class _Columns:
 
     def paths(self) -> list[str]:
         cuts = ffi.buffer(self._buffers["truncated"], self.snapshot.found)[:]
-        raw = ffi.buffer(self._buffers["paths"], self.snapshot.paths_size)[:] + cuts
+        namespaces = ffi.buffer(self._buffers["mnt_ns"], 4 * self.snapshot.found)[:]
+        raw = ffi.buffer(self._buffers["paths"], self.snapshot.paths_size)[:] + cuts + namespaces
         # The same keys in the same order, as between most reads of a busy map:
         # the strings made last time serve again (their hashes already known).
         if raw != self._last_raw:
@@ -506,6 +557,10 @@ class _Columns:
             if any(cuts):
                 for row in (row for row, cut in enumerate(cuts) if cut):
                     paths[row] = CUT + paths[row] if self._cut_at_start else paths[row] + CUT
+            if any(namespaces):
+                for row, ns in enumerate(ffi.unpack(self._buffers["mnt_ns"], self.snapshot.found)):
+                    if ns:
+                        paths[row] = FOREIGN.format(ns) + paths[row]
             self._last_raw, self._last_paths = raw, paths
         return self._last_paths
 

@@ -50,6 +50,10 @@ class UnsupportedKernelError(PyexecError, OSError):
     """The running kernel lacks something pyexec needs (BTF, a tracepoint, a BPF feature)."""
 
 
+class PyexecWarning(UserWarning):
+    """Something pyexec worked around, and says so (the CLI: one line on stderr)."""
+
+
 class NotPinnedError(PyexecError):
     """No counter is pinned where one was looked for (pyexec start pins one)."""
 
@@ -74,7 +78,8 @@ def check(rc: int, action: str, capabilities: tuple[str, ...] = COUNTING_CAPABIL
         return
     code = -rc
     reason = os.strerror(code) if code != ENOTSUPP else "Operation not supported"
-    if code == errno.EPERM:
+    # EACCES is the verifier's verdict on a load; elsewhere (a pin's directory) a permission.
+    if code == errno.EPERM or (code == errno.EACCES and action != LOAD):
         raise BpfPermissionError(code, f"cannot {action}: {reason}: {permission_fix(capabilities)}")
     if code in _UNSUPPORTED:
         raise UnsupportedKernelError(code, f"cannot {action}: {reason}: {MINIMUM_FIX}")

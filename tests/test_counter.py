@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from pyexec import CUT, DEFAULT_MAX_ENTRIES, ExecCounter, ExecStats, PyexecError, UnsupportedKernelError
+from pyexec import CUT, DEFAULT_MAX_ENTRIES, ArgumentError, ExecCounter, ExecStats, PyexecError, UnsupportedKernelError
+from pyexec.counter import ROOT_RESERVE_SHARE
 from pyexec._shim import lib
 
-from .conftest import EMULATED, READERS, STORM, bpf, copy_true
-from .workload import exec_in_child, fork_exec_many, posix_spawn_many, run_concurrently
+from .conftest import EMULATED, NOBODY, READERS, STORM, bpf, copy_true
+from .workload import become, exec_in_child, fork_exec_after, fork_exec_many, posix_spawn_many, run_concurrently
 
 pytestmark = bpf
 
@@ -29,7 +30,8 @@ SYS_EXECVEAT = {"x86_64": 322, "aarch64": 281}.get(platform.machine())
 @pytest.mark.kernels
 def test_concurrent_spawns_are_counted_exactly(true_binary: Path) -> None:
     per_worker = STORM
-    with ExecCounter() as counter:
+    # Only the test's own binary: the host's executions neither count nor lose.
+    with ExecCounter(path_prefix=str(true_binary)) as counter:
         run_concurrently(
             (posix_spawn_many, true_binary, per_worker),
             (fork_exec_many, true_binary, per_worker),
@@ -161,7 +163,7 @@ def test_names_of_every_length_are_read_whole(workdir: Path, key: str, avoid: tu
 @pytest.mark.parametrize("key, avoid", READERS)
 def test_a_255_byte_path_fits_whole(workdir: Path, key: str, avoid: tuple[str, ...]) -> None:
     fits = long_path(workdir, 255)
-    with ExecCounter(key=key, avoid=avoid) as counter:
+    with ExecCounter(key=key, avoid=avoid, path_prefix=str(workdir)) as counter:
         posix_spawn_many(fits, 2)
         counts, stats = counter.snapshot(), counter.stats()
     assert counts[os.fsdecode(fits)] == 2
@@ -171,7 +173,7 @@ def test_a_255_byte_path_fits_whole(workdir: Path, key: str, avoid: tuple[str, .
 @pytest.mark.parametrize("length", [256, 300])
 def test_an_invoked_name_longer_than_255_bytes_keeps_its_start(workdir: Path, length: int) -> None:
     too_long = long_path(workdir, length)
-    with ExecCounter(key="invoked") as counter:
+    with ExecCounter(key="invoked", path_prefix=str(workdir)) as counter:
         posix_spawn_many(too_long, 3)
         counts, records, stats = counter.snapshot(), counter.records(), counter.stats()
     # Marked where its end was lost, so it can never pass for a real name of 255 bytes.
@@ -326,3 +328,64 @@ def test_bad_arguments_are_named_and_caught_as_pyexec_errors(arguments: dict, er
         ExecCounter(**arguments)
     assert isinstance(raised.value, error) and raised.value.argument == names
     assert names in str(raised.value)
+
+
+@pytest.mark.kernels
+def test_another_user_cannot_fill_the_map_for_root(public_true: Path) -> None:
+    # A user who execs many binaries of their own fills all but root's share of the
+    # map; root's new binaries still count there.
+    directory = public_true.parent
+    theirs = [copy_true(directory / f"theirs{i:02}") for i in range(20)]
+    roots = [copy_true(directory / f"root{i}") for i in range(2)]
+    with ExecCounter(max_entries=16, path_prefix=f"{directory}/") as counter:
+        for binary in theirs:
+            fork_exec_after(become(NOBODY), binary, 1)
+        stored, stats = counter.snapshot(), counter.stats()
+        assert len(stored) == 16 - 16 // ROOT_RESERVE_SHARE and stats.dropped == 20 - len(stored)
+        posix_spawn_many(roots[0], 2)
+        posix_spawn_many(roots[1], 1)
+        stored, after = counter.snapshot(), counter.stats()
+    assert (stored[str(roots[0])], stored[str(roots[1])]) == (2, 1)
+    assert after.dropped == stats.dropped
+
+
+def test_a_child_forked_while_another_thread_reads_can_read(true_binary: Path) -> None:
+    with ExecCounter(path_prefix=str(true_binary)) as counter:
+        holding, release = threading.Event(), threading.Event()
+
+        def read_slowly() -> None:
+            with counter._lock:  # as a read under way holds it
+                holding.set()
+                release.wait(10)
+
+        reader = threading.Thread(target=read_slowly)
+        reader.start()
+        holding.wait(10)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                counter.snapshot()  # once deadlocked: the lock's holder is not in the child
+                os._exit(0)
+            finally:
+                os._exit(1)
+        release.set()
+        reader.join()
+        deadline = time.monotonic() + 10
+        while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if done[0] == 0:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        assert done[0] == pid and os.waitstatus_to_exitcode(done[1]) == 0
+
+
+def test_program_stats_after_close_raises_like_every_read(true_binary: Path) -> None:
+    counter = ExecCounter().start()
+    counter.close()
+    with pytest.raises(PyexecError, match="not started"):
+        counter.program_stats()
+
+
+def test_a_pin_directory_holding_a_nul_is_refused_not_cut_short() -> None:
+    with pytest.raises(ArgumentError, match="without NUL"):
+        ExecCounter.open_pinned("/sys/fs/bpf/pyexec\0elsewhere")

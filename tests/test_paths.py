@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+import shutil
 import subprocess
 import threading
 from contextlib import ExitStack, contextmanager
@@ -31,12 +32,12 @@ FD = 917  # an fd number nobody else is likely to fexecve meanwhile
 
 
 @contextmanager
-def both_keys():
+def both_keys(**filters):
     """Counters of each key: one that reads it with the newer kernel feature
     where the kernel has it, one with its fallback; all must agree."""
     with ExitStack() as stack:
         yield tuple(
-            [stack.enter_context(ExecCounter(key=key, avoid=avoid)) for avoid in ((), (feature,))]
+            [stack.enter_context(ExecCounter(key=key, avoid=avoid, **filters)) for avoid in ((), (feature,))]
             for key, feature in KEY_FEATURES.items()
         )
 
@@ -49,7 +50,9 @@ def assert_counted(counters, exec_call, invoked_name: str, stdin: int | None = N
         assert counter.snapshot().get(exe) == 1, (exe, counter.features, counter.snapshot())
     for counter in invoked:
         assert counter.snapshot().get(invoked_name) == 1, (invoked_name, counter.features, counter.snapshot())
-    assert all(counter.stats().truncated == 0 for counter in (*resolved, *invoked))
+    # Whole, not cut (the host's own executions may be cut meanwhile).
+    for counter, name in [*((counter, exe) for counter in resolved), *((counter, invoked_name) for counter in invoked)]:
+        assert [record.truncated for record in counter.records() if record.path == name] == [False]
     return exe
 
 
@@ -175,7 +178,7 @@ def test_a_resolved_path_too_long_keeps_its_end_and_counts_truncated(
     binary = directory / "sleeper"
     binary.write_bytes(sleeper_build.read_bytes())
     binary.chmod(0o755)
-    with ExecCounter(key="resolved", avoid=avoid) as resolved:
+    with ExecCounter(key="resolved", avoid=avoid, comm="sleeper") as resolved:  # the test's alone
         exe = exe_of_exec(lambda: os.execv(binary, [binary]))
         counts, stats = resolved.snapshot(), resolved.stats()
     assert exe == str(binary) and len(os.fsencode(exe)) > 255
@@ -191,7 +194,7 @@ def test_a_storm_through_a_symlink_is_exact_under_both_keys(true_binary: Path) -
     link = true_binary.with_name("link")
     link.symlink_to(true_binary)
     per_worker = STORM // 2
-    with both_keys() as (resolved, invoked):
+    with both_keys(comm="link") as (resolved, invoked):  # the command name: the test's own executions
         run_concurrently((posix_spawn_many, link, per_worker), (fork_exec_many, link, per_worker))
         for counter in resolved:
             assert counter.snapshot()[str(true_binary)] == 2 * per_worker, counter.features
@@ -199,3 +202,24 @@ def test_a_storm_through_a_symlink_is_exact_under_both_keys(true_binary: Path) -
         for counter in invoked:
             assert counter.snapshot()[str(link)] == 2 * per_worker, counter.features
         assert all(counter.stats() == ExecStats(0, 0, 0) for counter in (*resolved, *invoked))
+
+
+ATTACKER = 54321  # a uid of the test's alone
+
+
+def test_a_bind_mount_in_a_users_own_namespace_never_passes_for_a_host_path(public_true: Path) -> None:
+    # Any user may make a user and mount namespace, bind a file of theirs over a
+    # system binary there and run it: it is marked as that namespace's path.
+    mine = public_true.with_name("mine")
+    mine.write_bytes(Path(shutil.which("false") or "/bin/false").read_bytes())
+    mine.chmod(0o755)
+    script = f"mount --bind {mine} /usr/bin/true && /usr/bin/true; readlink /proc/self/ns/mnt"
+    with ExecCounter(uids=[ATTACKER]) as counter:
+        attack = subprocess.run(["setpriv", f"--reuid={ATTACKER}", f"--regid={ATTACKER}", "--clear-groups",
+                                 "unshare", "-Urm", "sh", "-c", script], capture_output=True, text=True, timeout=30)
+        counts = counter.snapshot()
+    namespace = attack.stdout.strip()  # mnt:[4026532xxx], the attacker's namespace
+    assert namespace.startswith("mnt:[") and namespace != os.readlink("/proc/self/ns/mnt"), attack.stderr
+    assert counts[f"{namespace}/usr/bin/true"] == 1
+    assert "/usr/bin/true" not in counts  # never a host path
+    assert all(path.startswith("mnt:[") for path in counts if path.endswith("/usr/bin/true"))
