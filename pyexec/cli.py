@@ -157,7 +157,7 @@ ByOption = Annotated[
     str,
     typer.Option(
         metavar="FIELDS",
-        help=f"Count by these fields, comma-separated: {','.join(BREAKDOWNS)}.",
+        help=f"Count by these fields, comma-separated: {', '.join(BREAKDOWNS)}.",
         rich_help_panel=COUNTING,
     ),
 ]
@@ -273,12 +273,14 @@ def counting(command: Any) -> Any:
 
 
 @contextlib.contextmanager
-def stop_requests() -> Iterator[threading.Event]:
+def stop_requests(
+    signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP),
+) -> Iterator[threading.Event]:
     """An event set by Ctrl-C, SIGTERM or SIGHUP (the terminal went away), from before
     loading until the counts are read, so a stop at any moment still prints them."""
     stop = threading.Event()
     handler = lambda signum, frame: stop.set()  # noqa: E731
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
     try:
         yield stop
     finally:
@@ -604,17 +606,21 @@ def stop(
     """Print the pinned counter's final counts, then detach it and free its maps."""
     from . import pinned
 
-    final = pinned.stop(pin_dir)
+    if pinned.remove_partial(pin_dir):
+        say(f"removed {pin_dir}: a counter that never finished starting (it had counted nothing)")
+        return
+    final = pinned.final(pin_dir)
     out = Output(None)
-    render(final, output_format, out, top, [])
+    render(final, output_format, out, top, [])  # printed first: whatever unpinning then meets
     out.close()
+    pinned.unpin(pin_dir)
 
 
 def parse_listen(value: str) -> tuple[str, int]:
     """HOST:PORT, or [IPV6]:PORT."""
     host, _, port = value.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise typer.BadParameter(f"{value!r} is not HOST:PORT, e.g. 127.0.0.1:9435", param_hint="'--listen'")
     return host, int(port)
 
@@ -630,22 +636,39 @@ def serve(
     counter: ExecCounter = None,  # its own, from the counting options, when none is pinned
 ) -> None:
     """Serve the counts as Prometheus metrics: those of the pinned counter (pyexec start) if
-    there is one, else of a counter of its own (the counting options), detached on exit."""
+    there is one, else of a counter of its own (the counting options), detached on exit.
+    A pinned counter is followed: stopped, scrapes answer 503; started anew, they read the new one.
+    SIGHUP looks user and cgroup names up again."""
+    import ipaddress
+
     from . import pinned
-    from .exporter import serve as serve_metrics
+    from .exporter import PinnedCounter, serve as serve_metrics
 
     host, port = parse_listen(listen)
+    try:
+        if not ipaddress.ip_address(host).is_loopback:
+            say(f"warning: serving on {host}, beyond this host: anyone who reaches it reads what this host runs; "
+                "bind the address that Prometheus scrapes (or 127.0.0.1), and firewall the port")
+    except ValueError:  # a host name
+        pass
+    source: Any = counter
     if pinned.is_running(pin_dir):
-        counter = ExecCounter.open_pinned(pin_dir)
+        source = PinnedCounter(pin_dir)
+        source.current()  # refused now, not at the first scrape, if it cannot be read
         what = f"the counter pinned at {pin_dir}"
     else:
         what = "a counter of its own"
-    with stop_requests() as stop, counter:
-        try:
-            serve_metrics(counter, host, port, max_series, stop,
-                          ready=lambda: say(f"serving {what} at http://{listen}/metrics (Ctrl-C or SIGTERM stops)"))
-        except OSError as error:
-            raise PyexecError(f"cannot serve at {listen}: {error.strerror}") from None
+    reload = threading.Event()
+    previous_hup = signal.signal(signal.SIGHUP, lambda signum, frame: reload.set())
+    try:
+        with stop_requests((signal.SIGINT, signal.SIGTERM)) as stop, source:
+            try:
+                serve_metrics(source, host, port, max_series, stop, reload=reload,
+                              ready=lambda: say(f"serving {what} at http://{listen}/metrics (Ctrl-C or SIGTERM stops)"))
+            except OSError as error:
+                raise PyexecError(f"cannot serve at {listen}: {error.strerror}") from None
+    finally:
+        signal.signal(signal.SIGHUP, previous_hup)
 
 
 @app.command(epilog="Example: pyexec diff before.json after.json --format json")
@@ -739,6 +762,8 @@ def version() -> None:
     print(f"kernel {os.uname().release}")
 
 
+HELP_WIDTH_IN_A_PIPE = 120
+
 # Typer may bundle its own click: find click's base exception through Typer's.
 _ClickException: Any = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
@@ -753,6 +778,15 @@ def main(argv: list[str] | None = None) -> None:
     for stream in (sys.stdout, sys.stderr):  # an ASCII-only locale shows the rest escaped
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
+    import warnings
+
+    from .errors import PyexecWarning
+
+    if not sys.stdout.isatty() and not os.environ.get("TERMINAL_WIDTH") and not os.environ.get("COLUMNS"):
+        # Read by Typer's help (imported only for help): not rich's 80, which cuts option texts.
+        os.environ["TERMINAL_WIDTH"] = str(HELP_WIDTH_IN_A_PIPE)
+    warnings.showwarning = lambda message, category, *rest: say(
+        f"warning: {message}" if issubclass(category, PyexecWarning) else f"{category.__name__}: {message}")
     try:
         code = typer.main.get_command(app).main(args=argv, prog_name="pyexec", standalone_mode=False)
     except _ClickException as error:

@@ -7,29 +7,40 @@ pyexec_executions_total, one series per key (up to 16384 and more), is written
 here in the text format: through prometheus_client's metric objects a scrape
 of 16384 keys took 175 ms, this way it takes a fraction of it. The few other
 metrics go through prometheus_client.
+
+Any two distinct keys give two distinct series: label values are text as
+tables show it (every backslash doubled, control characters and bytes that are
+not UTF-8 escaped, so no two names give one text), a uid is labelled by its
+number (its name beside it), a cgroup by its id (its path beside it), and the
+keys beyond --max-series are summed in a series of labels of its own.
 """
 
 from __future__ import annotations
 
-import http.server
+import asyncio
+import concurrent.futures
+import resource
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from .counter import ExecCounter
+from .counter import ExecCounter, pinned_map_id
 from .names import cgroup_names, user_name
 from .report import outcome_name, printable
 
-OTHER = "__other__"  # the series the keys beyond --max-series are folded into
-# What each breakdown is labelled by, as in the JSON output.
-LABELS = {"path": "path", "uid": "user", "comm": "comm", "parent": "parent", "cgroup": "cgroup"}
+#: The labels of the series the keys beyond --max-series are summed in: no key's series has them.
+OTHER = {"other": "true"}
+# Each breakdown's labels: first the one that tells keys apart, then what people read for it.
+LABELS = {"path": ("path",), "uid": ("uid", "user"), "comm": ("comm",), "parent": ("parent",),
+          "cgroup": ("cgroup_id", "cgroup")}
 EXECUTIONS = "pyexec_executions_total"
 
 
 def label_value(text: str) -> str:
-    """A label value in the text format: control characters and bytes that are not
-    UTF-8 shown escaped (as tables show them), then backslash and quote escaped."""
+    """A label value in the text format: the text as tables show it (one-to-one),
+    then the format's own escapes of backslash and quote."""
     return printable(text).replace("\\", "\\\\").replace('"', '\\"')
 
 
@@ -46,7 +57,7 @@ class Exporter:
         self._entries = 0
 
     def label_names(self) -> list[str]:
-        names = [LABELS[field] for field in self.counter.by]
+        names = [name for field in self.counter.by for name in LABELS[field]]
         return names + (["outcome"] if self.counter.mode == "attempts" else [])
 
     def render(self) -> bytes:
@@ -78,18 +89,20 @@ class Exporter:
                 labels = self._labels[keys[row]] = self.labels_of(keys[row], cgroups)
             lines.append(f"{EXECUTIONS}{{{labels}}} {counts[row]}")
         if len(order) > self.max_series:
-            other = ",".join(f'{name}="{OTHER}"' for name in self.label_names())
+            other = ",".join(f'{name}="{value}"' for name, value in OTHER.items())
             lines.append(f"{EXECUTIONS}{{{other}}} {sum(counts[row] for row in order[self.max_series:])}")
         return "\n".join(lines) + "\n"
 
     def labels_of(self, key: tuple, cgroups: Any) -> str:
-        values = []
+        values: list[str] = []
         for field, value in zip(self.counter.by, key):
             if field == "uid":
-                value = user_name(value)
+                values += [str(value), user_name(value) or ""]
             elif field == "cgroup":
-                value = cgroups.path(value or 0) or str(value)
-            values.append(str(value))
+                path = cgroups.path(value or 0)
+                values += [str(value), path if path is not None else ""]
+            else:
+                values.append(str(value))
         if self.counter.mode == "attempts":
             values.append(outcome_name(key[-1]))
         return ",".join(f'{name}="{label_value(value)}"' for name, value in zip(self.label_names(), values))
@@ -114,45 +127,236 @@ class Exporter:
             yield CounterMetricFamily("pyexec_bpf_runs", "Times the BPF programs ran", value=run[1])
 
 
-class _Server6(http.server.ThreadingHTTPServer):
-    address_family = socket.AF_INET6
+class PinnedCounter:
+    """The counter pinned at a directory as it is at each scrape: let go of once it
+    is stopped (so the kernel can free it), and the new one read once another is
+    pinned there. None while none is."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.counter: ExecCounter | None = None
+
+    def current(self) -> ExecCounter | None:
+        pinned_id = pinned_map_id(self.directory)
+        if self.counter is not None and pinned_id != self.counter.map_id:
+            self.counter.close()
+            self.counter = None
+        if self.counter is None and pinned_id is not None:
+            self.counter = ExecCounter.open_pinned(self.directory)
+        return self.counter
+
+    def close(self) -> None:
+        if self.counter is not None:
+            self.counter.close()
+
+    def __enter__(self) -> PinnedCounter:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.close()
 
 
-def serve(counter: ExecCounter, host: str, port: int, max_series: int, stop: Any, ready: Any) -> None:
-    """Serves /metrics on host:port until stop (a threading.Event) is set; calls
-    ready() once the port is bound. Scrapes may overlap: the counter takes them in turn."""
+class Metrics:
+    """What a scrape answers: (status, body). One at a time: they share the label cache."""
+
+    def __init__(self, counter: ExecCounter | PinnedCounter, max_series: int) -> None:
+        self.source, self.max_series = counter, max_series
+        self.exporter: Exporter | None = None
+        self.lock = threading.Lock()
+
+    def scrape(self) -> tuple[int, bytes]:
+        with self.lock:
+            try:
+                source = self.source
+                counter = source.current() if isinstance(source, PinnedCounter) else source
+                if counter is None:
+                    assert isinstance(source, PinnedCounter)
+                    return 503, f"no counter is pinned at {source.directory} (pyexec start starts one)\n".encode()
+                if self.exporter is None or self.exporter.counter is not counter:
+                    self.exporter = Exporter(counter, self.max_series)
+                return 200, self.exporter.render()
+            except Exception as error:  # e.g. the pinned counter stopped meanwhile
+                return 503, f"cannot read the counter: {error}\n".encode()
+
+    def forget(self) -> None:
+        """Names looked up again at the next scrape (SIGHUP: users or cgroups renamed)."""
+        with self.lock:
+            self.exporter = None
+            user_name.cache_clear()
+
+
+# What one client may take: a request's head, the time to send it, how many
+# connections may be open at once (the longest idle is closed to make room).
+MAX_REQUEST_BYTES = 8192
+REQUEST_SECONDS = 10.0
+WRITE_SECONDS = 30.0
+MAX_CONNECTIONS = 256
+STATUS_TEXT = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+               431: "Request Header Fields Too Large", 503: "Service Unavailable"}
+
+
+class _Connections:
+    """The open connections, and when each began waiting for a request (None: busy).
+    A connection is accepted only while there is room: else the one idle longest
+    is closed first, so a client holding many keeps no scrape out."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.waiting: dict[asyncio.StreamWriter, float | None] = {}
+        self.starting = 0  # accepted, not yet in waiting
+        self.closing: set[asyncio.StreamWriter] = set()  # closed to make room, not yet gone
+
+    def room(self) -> bool:
+        """Whether one more may be accepted now; if not, makes room for the next
+        call when one is idle. False and nothing done: every one is busy."""
+        if self.starting + len(self.waiting) - len(self.closing) < self.limit:
+            return True
+        idle = [(since, id(writer), writer) for writer, since in self.waiting.items()
+                if since is not None and writer not in self.closing]
+        if idle:
+            writer = min(idle)[2]
+            self.closing.add(writer)
+            writer.transport.abort()
+        return False
+
+    def add(self, writer: asyncio.StreamWriter) -> None:
+        self.starting -= 1
+        self.waiting[writer] = time.monotonic()
+
+    def remove(self, writer: asyncio.StreamWriter) -> None:
+        self.waiting.pop(writer, None)
+        self.closing.discard(writer)
+
+
+async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, metrics: Metrics,
+                  connections: _Connections, render: concurrent.futures.Executor,
+                  request_seconds: float) -> None:
+    loop = asyncio.get_running_loop()
+    connections.add(writer)
+    try:
+        while True:
+            connections.waiting[writer] = time.monotonic()
+            try:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), request_seconds)
+            except asyncio.LimitOverrunError:
+                await _respond(writer, 431, b"a request's head is at most 8 KiB\n", head_only=False, keep=False)
+                return
+            except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
+                return
+            connections.waiting[writer] = None
+            lines = head.decode("latin-1").split("\r\n")
+            request = lines[0].split(" ")
+            headers = {line.partition(":")[0].strip().lower(): line.partition(":")[2].strip() for line in lines[1:]}
+            if len(request) != 3 or not request[2].startswith("HTTP/1."):
+                await _respond(writer, 400, b"not an HTTP/1 request\n", head_only=False, keep=False)
+                return
+            method, target, version = request
+            keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+            if method not in ("GET", "HEAD"):
+                await _respond(writer, 405, b"pyexec serves GET and HEAD\n", head_only=False, keep=False,
+                               extra={"Allow": "GET, HEAD"})
+                return
+            if target.split("?")[0] != "/metrics":
+                status, body = 404, b"pyexec serves /metrics\n"
+            else:
+                status, body = await loop.run_in_executor(render, metrics.scrape)
+            await _respond(writer, status, body, head_only=method == "HEAD", keep=keep)
+            if not keep:
+                return
+    except (ConnectionError, asyncio.TimeoutError):
+        pass
+    finally:
+        connections.remove(writer)
+        writer.close()
+
+
+async def _respond(writer: asyncio.StreamWriter, status: int, body: bytes, *, head_only: bool, keep: bool,
+                   extra: dict[str, str] | None = None) -> None:
     from prometheus_client import CONTENT_TYPE_LATEST
 
-    exporter = Exporter(counter, max_series)
-    scrape = threading.Lock()  # one render at a time: they share the label cache
+    content_type = CONTENT_TYPE_LATEST if status == 200 else "text/plain; charset=utf-8"
+    headers = {"Content-Type": content_type, "Content-Length": str(len(body)),
+               "Connection": "keep-alive" if keep else "close", **(extra or {})}
+    head = f"HTTP/1.1 {status} {STATUS_TEXT[status]}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    writer.write(head.encode() + b"\r\n" + (b"" if head_only else body))
+    await asyncio.wait_for(writer.drain(), WRITE_SECONDS)
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the http.server name)
-            if self.path.split("?")[0] != "/metrics":
-                self.send_error(404, "pyexec serves /metrics")
+
+def connection_limit() -> int:
+    """MAX_CONNECTIONS, or fewer where the file descriptor limit is lower."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(8, min(MAX_CONNECTIONS, soft - 64)) if soft != resource.RLIM_INFINITY else MAX_CONNECTIONS
+
+
+def serve(counter: ExecCounter | PinnedCounter, host: str, port: int, max_series: int, stop: threading.Event,
+          ready: Callable[[], None], reload: threading.Event | None = None,
+          request_seconds: float = REQUEST_SECONDS) -> None:
+    """Serves /metrics on host:port until stop is set; calls ready() once the port
+    is bound; a set reload makes names be looked up again. One thread answers
+    every client (a client that holds a connection costs a few kilobytes, not a
+    thread), another reads the kernel, one scrape at a time."""
+    metrics = Metrics(counter, max_series)
+    connections = _Connections(connection_limit())
+    render = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyexec-scrape")
+
+    listener = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                    backlog=128)
+    listener.setblocking(False)
+
+    async def connection(client: socket.socket) -> None:
+        try:
+            reader, writer = await asyncio.open_connection(sock=client, limit=MAX_REQUEST_BYTES)
+        except OSError:
+            connections.starting -= 1
+            client.close()
+            return
+        await _answer(reader, writer, metrics, connections, render, request_seconds)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda loop, context: None)  # a client's fault is not news
+        tasks: set[asyncio.Task] = set()
+
+        def pause() -> None:
+            loop.remove_reader(listener.fileno())
+            loop.call_later(0.05, loop.add_reader, listener.fileno(), accept)
+
+        def accept() -> None:
+            # One at a time, and only with room: at the descriptor limit an accept loop spins.
+            if not connections.room():
+                if not connections.closing:  # every connection busy: none to close for room
+                    pause()
                 return
             try:
-                with scrape:
-                    body = exporter.render()
-            except Exception as error:  # e.g. the pinned counter stopped meanwhile
-                self.send_error(503, f"cannot read the counter: {error}")
+                client, _ = listener.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
-            self.send_response(200)
-            self.send_header("Content-Type", CONTENT_TYPE_LATEST)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            except OSError:  # EMFILE, ENFILE, ENOBUFS: wait for descriptors to be given back
+                pause()
+                return
+            client.setblocking(False)
+            connections.starting += 1
+            task = loop.create_task(connection(client))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass  # a scrape every few seconds is not news
+        loop.add_reader(listener.fileno(), accept)
+        ready()
+        try:
+            while not stop.is_set():
+                if reload is not None and reload.is_set():
+                    reload.clear()
+                    metrics.forget()
+                await asyncio.sleep(0.1)
+        finally:
+            loop.remove_reader(listener.fileno())
+            for writer in list(connections.waiting):
+                writer.transport.abort()
+            for task in list(tasks):
+                task.cancel()
 
-    server = (_Server6 if ":" in host else http.server.ThreadingHTTPServer)((host, port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    ready()
     try:
-        stop.wait()
+        asyncio.run(main())
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+        listener.close()
+        render.shutdown(wait=True)

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -22,8 +23,8 @@ from pyexec.report import printable
 
 from .conftest import IN_CI, bpf, copy_true
 from .test_cli import PYEXEC
-from .test_pinned import pyexec
-from .workload import exec_in_child, posix_spawn_many
+from .test_pinned import kernel_objects, left, pyexec
+from .workload import become, exec_in_child, fork_exec_after, posix_spawn_many
 
 pytestmark = bpf
 
@@ -138,7 +139,7 @@ def test_the_keys_beyond_max_series_are_summed_under_other(workdir: Path, promet
             posix_spawn_many(binary, times)
         query = prometheus(url)
         assert query("sum(pyexec_executions_total)", 15.0) == 15.0
-        assert query('pyexec_executions_total{path="__other__"}', 3.0) == 3.0  # 1 + 2: the two smallest
+        assert query('pyexec_executions_total{other="true"}', 3.0) == 3.0  # 1 + 2: the two smallest
         assert query("count(pyexec_executions_total)", 4.0) == 4.0
     finally:
         stopped(serve)
@@ -194,20 +195,36 @@ def test_breakdown_and_outcome_labels_and_other_keep_the_sums(workdir: Path) -> 
     samples = {tuple(sorted(sample.labels.items())): sample.value
                for family in text_string_to_metric_families(text) if family.name == "pyexec_executions"
                for sample in family.samples}
-    assert samples[(("outcome", "ENOENT"), ("path", str(missing)), ("user", "root"))] == 4.0
-    assert samples[(("outcome", "ok"), ("path", str(binaries[2])), ("user", "root"))] == 3.0
-    assert samples[(("outcome", OTHER), ("path", OTHER), ("user", OTHER))] == 3.0  # 1 + 2
+    assert samples[(("outcome", "ENOENT"), ("path", str(missing)), ("uid", "0"), ("user", "root"))] == 4.0
+    assert samples[(("outcome", "ok"), ("path", str(binaries[2])), ("uid", "0"), ("user", "root"))] == 3.0
+    assert samples[tuple(OTHER.items())] == 3.0  # 1 + 2
     assert sum(samples.values()) == 10.0
 
 
-def test_a_scrape_after_stop_still_gets_a_clean_answer(workdir: Path, pin_dir: str, serving) -> None:
+def status_of(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_the_exporter_follows_the_pinned_counter_through_stop_and_a_new_start(
+    workdir: Path, pin_dir: str, serving
+) -> None:
     binary = copy_true(workdir / "true")
     pyexec("start", "--pin-dir", pin_dir, "--path-prefix", str(workdir), "--key", "invoked")
     server, url = serving("--pin-dir", pin_dir)
-    posix_spawn_many(binary, 2)
+    posix_spawn_many(binary, 10)
+    assert scraped(url)[("pyexec_executions_total", ("path", str(binary)))] == 10.0
+    objects = kernel_objects(pin_dir)
     pyexec("stop", "--pin-dir", pin_dir)
-    # The exporter still holds the maps: its last counts, not an error page.
-    assert scraped(url)[("pyexec_executions_total", ("path", str(binary)))] == 2.0
+    # Stopped: no frozen counts (PyexecDown fires), and the old counter's maps let go of.
+    assert status_of(url) == 503
+    assert left(objects) == []
+    pyexec("start", "--pin-dir", pin_dir, "--path-prefix", str(workdir), "--key", "invoked")
+    posix_spawn_many(binary, 7)
+    assert scraped(url)[("pyexec_executions_total", ("path", str(binary)))] == 7.0  # the new one's
     stopped(server)
 
 
@@ -232,3 +249,173 @@ def test_the_bpf_programs_own_cost_is_exported_while_the_kernel_keeps_it(workdir
             switch.write_text(before)
     samples = {sample.name: sample.value for family in text_string_to_metric_families(text) for sample in family.samples}
     assert samples["pyexec_bpf_runs_total"] >= 5 and samples["pyexec_bpf_run_seconds_total"] > 0
+
+
+HOSTILE_UID = 54321  # no user of that uid: nor in the passwd file
+
+
+def exec_as(uid: int, directory: str, name: bytes, times: int) -> None:
+    """Runs name (relative: from directory) as uid, times times."""
+    fork_exec_after(lambda: (os.chdir(directory), become(uid)()), name, times)
+
+
+def test_distinct_keys_are_distinct_series_for_prometheus_and_its_parser(public_true: Path, prometheus,
+                                                                          serving) -> None:
+    # Names that the escaping once made alike, and one that once was the overflow series' name.
+    names = [b"a\nb", b"a\\nb", b"\xff", b"\\xff", b"__other__", b"small"]
+    directory = public_true.parent
+    for name in names:
+        shutil.copy2(public_true, os.fsencode(directory) + b"/" + name)
+    serve, url = serving("--key", "invoked", "--uid", str(HOSTILE_UID), "--max-series", str(len(names) - 1))
+    try:
+        for times, name in enumerate(names, start=2):
+            exec_as(HOSTILE_UID, str(directory), name, times)  # "a\nb" twice, ... "small" seven times
+        exec_as(HOSTILE_UID, str(directory), b"__other__", 1)  # 6 + 1
+        samples = {tuple(labels): value for (metric, *labels), value in scraped(url).items()
+                   if metric == "pyexec_executions_total"}
+        total = sum(range(2, 2 + len(names))) + 1
+        assert sum(samples.values()) == total
+        assert len(samples) == len(names)  # five names and the overflow: no two alike
+        shown = {dict(labels).get("path"): value for labels, value in samples.items()}
+        assert shown[printable("__other__")] == 7.0
+        assert samples[tuple(OTHER.items())] == 2.0  # "a\nb", the smallest
+        query = prometheus(url)
+        assert query("count(pyexec_executions_total)", float(len(names))) == float(len(names))
+        assert query("sum(pyexec_executions_total)", float(total)) == float(total)
+    finally:
+        stopped(serve)
+
+
+def test_uids_without_a_name_are_distinct_series(public_true: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from pyexec import ExecCounter
+    from pyexec.exporter import Exporter
+
+    uids = [HOSTILE_UID, HOSTILE_UID + 1]
+    with ExecCounter(by=("uid",), uids=uids) as counter:
+        for times, uid in enumerate(uids, start=1):
+            fork_exec_after(become(uid), public_true, times)
+        text = Exporter(counter, max_series=10).render().decode()
+    samples = {tuple(sorted(sample.labels.items())): sample.value
+               for family in text_string_to_metric_families(text) if family.name == "pyexec_executions"
+               for sample in family.samples}
+    assert samples == {(("uid", str(uids[0])), ("user", "")): 1.0, (("uid", str(uids[1])), ("user", "")): 2.0}
+
+
+@pytest.fixture
+def exporter_at(workdir: Path) -> Iterator:
+    """serve() of a counter of the test's own in a thread, on a free loopback port,
+    a client given request_seconds to send a request: yields (host, port)."""
+    import threading
+
+    from pyexec import ExecCounter
+    from pyexec.exporter import serve
+
+    port, stop, ready = free_port(), threading.Event(), threading.Event()
+    with ExecCounter(path_prefix=str(workdir)) as counter:
+        thread = threading.Thread(target=serve, args=(counter, "127.0.0.1", port, 10, stop, ready.set),
+                                  kwargs={"request_seconds": 1.0})
+        thread.start()
+        try:
+            assert ready.wait(10)
+            yield "127.0.0.1", port
+        finally:
+            stop.set()
+            thread.join(30)
+    assert not thread.is_alive()
+
+
+def raw_request(address: tuple[str, int], request: bytes) -> bytes:
+    with socket.create_connection(address, timeout=10) as client:
+        client.sendall(request)
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+        return answer
+
+
+def test_a_scrape_answers_within_a_second_while_hundreds_of_connections_idle(true_binary: Path) -> None:
+    # More idle connections than the exporter may have file descriptors (128): at that
+    # limit an accept loop once spun, and scrapes timed out.
+    port = free_port()
+    process = subprocess.Popen(["prlimit", "--nofile=128:128", *PYEXEC, "serve", "--listen", f"127.0.0.1:{port}",
+                                "--path-prefix", str(true_binary)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    idle = []
+    try:
+        assert "serving" in process.stderr.readline()
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(300)]
+        posix_spawn_many(true_binary, 3)
+        for _ in range(3):
+            started = time.monotonic()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                body = response.read().decode()
+            assert time.monotonic() - started < 1.0
+            assert f'pyexec_executions_total{{path="{true_binary}"}} 3' in body
+        with open(f"/proc/{process.pid}/stat") as stat:
+            before = sum(map(int, stat.read().rsplit(")", 1)[1].split()[11:13]))
+        time.sleep(1)
+        with open(f"/proc/{process.pid}/stat") as stat:
+            after = sum(map(int, stat.read().rsplit(")", 1)[1].split()[11:13]))
+        assert after - before < os.sysconf("SC_CLK_TCK") // 4  # idle, not spinning: under 25% of a CPU
+    finally:
+        for connection in idle:
+            connection.close()
+        stopped(process)
+
+
+def test_a_client_that_sends_too_much_or_too_slowly_is_cut_off(exporter_at) -> None:
+    assert raw_request(exporter_at, b"GET /metrics HTTP/1.1\r\nX: " + b"x" * 9000 + b"\r\n\r\n").startswith(
+        b"HTTP/1.1 431 ")
+    with socket.create_connection(exporter_at, timeout=10) as slow:
+        slow.sendall(b"GET /metrics HTTP/1.1\r\n")  # and no more
+        started = time.monotonic()
+        assert slow.recv(100) == b""  # closed by the exporter
+        assert time.monotonic() - started < 5
+
+
+def test_stalled_requests_with_large_heads_take_little_memory(exporter_at) -> None:
+    def rss() -> int:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) * 1024
+
+    before = rss()
+    stalled = [socket.create_connection(exporter_at, timeout=10) for _ in range(100)]
+    try:
+        for connection in stalled:
+            connection.sendall(b"GET /metrics HTTP/1.1\r\nX: " + b"x" * 8000)
+        time.sleep(0.5)
+        assert rss() - before < 32 << 20
+    finally:
+        for connection in stalled:
+            connection.close()
+
+
+def test_head_answers_the_headers_of_get_without_the_body(exporter_at) -> None:
+    get = raw_request(exporter_at, b"GET /metrics HTTP/1.0\r\n\r\n")
+    head = raw_request(exporter_at, b"HEAD /metrics HTTP/1.0\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and head.endswith(b"\r\n\r\n")
+    assert get.startswith(b"HTTP/1.1 200 ") and get.split(b"\r\n\r\n", 1)[1].startswith(b"# HELP")
+    assert raw_request(exporter_at, b"POST /metrics HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 405 ")
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:\u0669\u0664\u0663\u0665", "127.0.0.1:\u00b9\u00b2"])
+def test_a_port_in_other_digits_is_a_usage_error(listen: str) -> None:
+    result = subprocess.run([*PYEXEC, "serve", "--listen", listen], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "'--listen'" in result.stderr
+
+
+def test_serving_beyond_loopback_warns_and_sighup_does_not_end_it(workdir: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen([*PYEXEC, "serve", "--listen", f"0.0.0.0:{port}", "--path-prefix", str(workdir)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        warning = process.stderr.readline()
+        assert "warning: serving on 0.0.0.0" in warning and "serving" in process.stderr.readline()
+        process.send_signal(signal.SIGHUP)  # a reload: names looked up again
+        time.sleep(0.5)
+        assert process.poll() is None
+        assert status_of(f"http://127.0.0.1:{port}/metrics") == 200
+    finally:
+        stopped(process)
