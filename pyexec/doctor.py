@@ -9,7 +9,7 @@ from .counter import KERNEL_BTF, ExecCounter, libbpf_version
 from .errors import (
     EXIT_NO_PERMISSION, EXIT_UNSUPPORTED, BpfPermissionError, PyexecError, UnsupportedKernelError, missing_capabilities,
 )
-from .kernel import FEATURES, MINIMUM, MINIMUM_FIX, describe
+from .kernel import FEATURES, MINIMUM_FIX, SUPPORT, describe
 from .system import TRACEFS
 
 
@@ -38,7 +38,7 @@ def _mounted(path: str, fstype: str) -> bool:
 
 def checks() -> list[Check]:
     # What the kernel can do is probed by loading the program (the last rows), not read off its version.
-    results = [Check("kernel", "info", f"Linux {os.uname().release}", f"pyexec needs {MINIMUM} or newer")]
+    results = [Check("kernel", "info", f"Linux {os.uname().release} (pyexec is {SUPPORT})", "")]
 
     btf = os.path.exists(KERNEL_BTF)
     results.append(

@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 #: kernel's BTF, which libbpf relocates the program against.
 MINIMUM = "Linux 5.5"
 MINIMUM_FIX = f"pyexec needs {MINIMUM} or newer (BTF-typed tracepoints), built with CONFIG_DEBUG_INFO_BTF=y"
+#: The oldest kernel the tests run in (make test-kernels; tests/kernels/manifest
+#: is checked against it): between MINIMUM and it, pyexec is expected to work, untested.
+TESTED = "Linux 5.10"
+SUPPORT = f"tested on {TESTED} and newer; expected to work from {MINIMUM}"
 
 
 @dataclass(frozen=True)

@@ -2,23 +2,31 @@
 
 - "-" is standard output.
 - A regular file is replaced atomically (a temporary file renamed over it) and
-  keeps its mode and owner; a new file gets the umask's mode.
-- Anything else that exists (a device such as /dev/null, a FIFO, /dev/stdout) is
-  written through: opened and written, never replaced.
+  keeps its mode; a new file gets the umask's mode. Either way it is this
+  user's: a file that another user made (say in /tmp, for root to fill) is
+  refused, never filled and handed back to them.
+- A device (/dev/null, a terminal, /dev/stdout) is written through: opened and
+  written, never replaced. So is a FIFO of this user's, once a process reads it:
+  with no reader, or a reader that stops reading for WRITE_SECONDS, it is an
+  error, never a wait for ever. Another user's FIFO or socket is refused.
 - A symbolic link to a regular file is refused: replacing what it points to
   would let whoever made the link choose the file root overwrites.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import select
 import stat
 import sys
 import tempfile
+import time
 
 from .errors import PyexecError
 
 STDOUT = "-"
+WRITE_SECONDS = 30.0  # how long a FIFO's or a device's reader may keep a write waiting
 
 
 class OutputPathError(PyexecError, ValueError):
@@ -38,8 +46,7 @@ def write(path: str, data: bytes) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     elif kind == "through":
-        with open(path, "wb") as out:
-            out.write(data)
+        _write_through(path, data)
     else:
         _replace(path, data, existing)
 
@@ -62,11 +69,49 @@ def _kind(path: str) -> tuple[str, os.stat_result | None]:
         raise OutputPathError(f"cannot write {path}: {error.strerror}") from None
     if stat.S_ISDIR(target.st_mode):
         raise OutputPathError(f"{path} is a directory: name a file in it")
+    _check_owner(path, target)
     if not stat.S_ISREG(target.st_mode):
         return "through", None
     if os.path.islink(path):
         raise OutputPathError(f"{path} is a symbolic link: name the file it points to, {os.path.realpath(path)}")
     return "replace", target
+
+
+def _check_owner(path: str, target: os.stat_result) -> None:
+    """Refuses a file, FIFO or socket of another user's (devices are written through
+    whoever owns them: a terminal is its user's, and only root makes device nodes)."""
+    device = stat.S_ISCHR(target.st_mode) or stat.S_ISBLK(target.st_mode)
+    if not device and target.st_uid != os.geteuid():
+        raise OutputPathError(f"{path} belongs to uid {target.st_uid}, not to this user: pyexec writes only "
+                              "its own files or new ones: remove it, or name another path")
+
+
+def _write_through(path: str, data: bytes) -> None:
+    """Writes to a device or FIFO, checked once more once open (it may have been
+    swapped since), never waiting more than WRITE_SECONDS for its reader."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as error:
+        if error.errno == errno.ENXIO:
+            raise OutputPathError(f"{path} is a FIFO that no process reads: start its reader first") from None
+        raise OutputPathError(f"cannot write {path}: {error.strerror}") from None
+    try:
+        target = os.fstat(fd)
+        if stat.S_ISREG(target.st_mode) or stat.S_ISDIR(target.st_mode):
+            raise OutputPathError(f"{path} changed while pyexec counted: name it again")
+        _check_owner(path, target)
+        deadline = time.monotonic() + WRITE_SECONDS
+        view = memoryview(data)
+        while view:
+            if not select.select([], [fd], [], max(0.0, deadline - time.monotonic()))[1]:
+                raise OutputPathError(f"the reader of {path} read nothing for {WRITE_SECONDS:g} s: "
+                                      f"{len(view)} bytes of {len(data)} not written")
+            try:
+                view = view[os.write(fd, view):]
+            except BlockingIOError:
+                continue
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:
@@ -80,8 +125,8 @@ def _replace(path: str, data: bytes, existing: os.stat_result | None) -> None:
     try:
         if existing is None:
             os.fchmod(fd, 0o666 & ~_umask())
-        else:  # the owner first: a chown clears the set-id bits the mode then restores
-            os.fchown(fd, existing.st_uid, existing.st_gid)
+        else:  # the group first: a chown clears the set-id bits the mode then restores
+            os.fchown(fd, -1, existing.st_gid)
             os.fchmod(fd, stat.S_IMODE(existing.st_mode))
         with os.fdopen(fd, "wb") as out:
             out.write(data)

@@ -187,7 +187,7 @@ class Report:
         """Rows quoted as needed; paths written as their exact bytes. With
         `interval`, a first column names the interval and no header is written."""
         columns = self._columns()
-        rows = [[cell_text(row[name]) for name in columns] for row in self.ranked(top)]
+        rows = [[row[name] for name in columns] for row in self.ranked(top)]
         if interval is None:
             write_csv(out, [columns, *rows])
         else:
@@ -266,8 +266,25 @@ def to_json(document: Any) -> str:
     return json.dumps(document, ensure_ascii=True)
 
 
+# What makes a spreadsheet read a cell as a formula, and the quote that starts a
+# cell which had one of them (or a quote) first: a spreadsheet then shows it as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def csv_cell(value: Any) -> str:
+    """A value as a CSV cell: numbers as they are, text that a spreadsheet would
+    run as a formula with a quote before it (one-to-one: a cell that starts with
+    a quote had one added)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    text = cell_text(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def write_csv(out: BinaryIO, rows: list[list[Any]]) -> None:
-    """Rows quoted as needed, text written back to the exact bytes it came from."""
+    """Rows quoted as needed (each value as csv_cell writes it), text written back
+    to the exact bytes it came from."""
+    rows = [[csv_cell(cell) for cell in row] for row in rows]
     text = io.StringIO(newline="")
     minimal = csv.writer(text, lineterminator="\n")
     # csv quotes a field for the line terminator's characters only: a lone \r would split the row.
@@ -295,9 +312,14 @@ def data(value: Any) -> Text:
 
 
 def printable(text: str) -> str:
-    """Text as a terminal can show it: undecodable bytes and control characters escaped."""
+    """Text as a terminal can show it: undecodable bytes and control characters
+    escaped, and every backslash doubled, so that no two texts look alike (a
+    newline shows as \\n, a backslash and an n as \\\\n; the byte 0xff as
+    \\xff, those four characters as \\\\xff)."""
+    if text.isprintable() and "\\" not in text and text.isascii():  # nearly always: one C call or two
+        return text
     # As os.fsencode under UTF-8; under an ASCII locale that could not encode a snapshot's UTF-8 text.
-    shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    if shown.isprintable():  # nearly always: one C call, not one per character
+    shown = text.replace("\\", "\\\\").encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if shown.isprintable():
         return shown
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown)

@@ -11,7 +11,7 @@ from typing import Any
 from . import outfile
 from .counter import ExecStats
 from .errors import PyexecError
-from .report import FIELDS, Report, cell_text, to_json, write_csv
+from .report import FIELDS, Report, to_json, write_csv
 
 FORMAT = "pyexec-snapshot"
 VERSION = 1
@@ -29,6 +29,29 @@ _FIELDS: dict[str, Any] = {
     "started_at": (int, float), "filters": dict, "host": str,
 }
 _KIND_NAMES = {list: "a list", dict: "an object", str: "a string", (int, float): "a number"}
+# The JSON types of a row's fields (report.FIELDS), and what each must be.
+_ROW_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "count": ((int,), "a whole number"), "path": ((str,), "a string"), "truncated": ((bool,), "true or false"),
+    "uid": ((int,), "a whole number"), "user": ((str, type(None)), "a string or null"),
+    "comm": ((str,), "a string"), "parent": ((str,), "a string"), "cgroup": ((str,), "a string"),
+    "container": ((str, type(None)), "a string or null"),
+}
+
+
+def _bad_field(row: dict[str, Any], needed: tuple[str, ...]) -> str | None:
+    """The first field of row that is missing or of the wrong type, with why."""
+    for name in needed:
+        if name not in row:
+            return f"lacks {name!r}"
+        kinds, what = _ROW_FIELDS[name]
+        value = row[name]
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            return f"has {name!r} that is not {what}"
+    outcomes = row.get("outcomes")
+    if "outcomes" in row and not (isinstance(outcomes, dict) and all(
+            isinstance(count, int) and not isinstance(count, bool) for count in outcomes.values())):
+        return "has 'outcomes' that is not an object of counts"
+    return None
 
 
 def save(report: Report, path: str) -> None:
@@ -75,9 +98,9 @@ def load(path: str) -> tuple[Report, dict[str, Any]]:
         raise SnapshotError(f"{path} is a damaged pyexec snapshot: 'by' names a field other than {', '.join(FIELDS)}")
     needed = ("count", *(name for breakdown in by for name in FIELDS[breakdown]))
     for number, row in enumerate(document["counts"], start=1):
-        missing = [name for name in needed if not isinstance(row, dict) or name not in row]
-        if missing or not isinstance(row["count"], int):
-            raise SnapshotError(f"{path} is a damaged pyexec snapshot: count {number} lacks {(missing or ['count'])[0]!r}")
+        problem = _bad_field(row, needed) if isinstance(row, dict) else "is not an object"
+        if problem:
+            raise SnapshotError(f"{path} is a damaged pyexec snapshot: count {number} {problem}")
     report = Report(
         rows=document["counts"],
         stats=ExecStats(**{name.name: stats[name.name] for name in fields(ExecStats)}),
@@ -152,7 +175,7 @@ class Diff:
 
     def write_csv(self, out, top: int | None = None) -> None:
         columns = self.columns()
-        write_csv(out, [columns, *([cell_text(row[name]) for name in columns] for row in self.changes()[:top])])
+        write_csv(out, [columns, *([row[name] for name in columns] for row in self.changes()[:top])])
 
     def table(self, top: int | None = None):
         from rich.table import Table

@@ -172,6 +172,16 @@ def test_diff_warns_when_the_snapshots_were_filtered_differently(workdir: Path) 
         (b'{"format": "pyexec-snapshot", "version": 1, "counts": [], "stats": {}, "duration_s": 1, '
          b'"by": ["path"], "mode": "exec", "key": "resolved", "started_at": 0, "filters": []}',
          "'filters' is missing or not an object"),
+        *[(b'{"format": "pyexec-snapshot", "version": 1, "counts": [' + row + b'], "stats": {"dropped": 0, '
+           b'"truncated": 0, "errors": 0}, "duration_s": 1, "by": ["path"], "mode": "' + mode + b'", '
+           b'"key": "resolved", "started_at": 0, "filters": {}, "host": "h"}', says)
+          for row, mode, says in [
+              (b'{"count": 1, "path": ["/x"], "truncated": false}', b"exec", "count 1 has 'path' that is not a string"),
+              (b'{"count": 1, "path": "/x", "truncated": "no"}', b"exec", "'truncated' that is not true or false"),
+              (b'{"count": true, "path": "/x", "truncated": false}', b"exec", "'count' that is not a whole number"),
+              (b'{"count": 1, "path": "/x", "truncated": false, "outcomes": [1]}', b"attempts",
+               "'outcomes' that is not an object of counts"),
+          ]],
     ],
 )
 def test_diff_refuses_files_that_are_not_snapshots(workdir: Path, content: bytes, says: str) -> None:
