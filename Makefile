@@ -38,7 +38,7 @@ LIBBPF_DEP := $(LIBBPF_A)
 BPF_INCLUDES := -I$(BUILD) -Icsrc -I$(LIBBPF_PREFIX)/include
 endif
 
-.PHONY: deps check-deps build artifacts run test test-wheel test-kernels bench wheel sdist clean
+.PHONY: deps check-deps build artifacts run test test-wheel test-kernels bench wheel daemonset sdist clean
 
 ## deps: install the missing Debian packages (quiet when none is missing)
 deps:
@@ -142,6 +142,10 @@ bench: build
 ## wheel: dist/pyexec_ebpf-*.whl, one manylinux_2_28 abi3 wheel that needs only glibc (scripts/dist.sh)
 wheel: deps
 	@scripts/dist.sh wheel dist
+
+## daemonset: dist/daemonset.yaml, the DaemonSet installing that wheel and what it needs, each pinned by sha256
+daemonset: wheel
+	@scripts/daemonset.sh dist
 
 ## sdist: dist/pyexec_ebpf-*.tar.gz, which pip builds on a Debian machine with the build packages
 sdist: deps
