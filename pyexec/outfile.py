@@ -78,19 +78,33 @@ def _kind(path: str) -> tuple[str, os.stat_result | None]:
 
 
 def _check_owner(path: str, target: os.stat_result) -> None:
-    """Refuses a file, FIFO or socket of another user's (devices are written through
-    whoever owns them: a terminal is its user's, and only root makes device nodes)."""
+    """Refuses a file, FIFO or socket of another user's. Devices are written through
+    whoever owns them (a terminal is its user's, and only root makes device nodes),
+    and so are anonymous pipes (/dev/stdout under sudo is the invoking user's pipe):
+    only a process that holds one can hand it over, nobody can plant one in a directory."""
     device = stat.S_ISCHR(target.st_mode) or stat.S_ISBLK(target.st_mode)
-    if not device and target.st_uid != os.geteuid():
+    if not device and not _anonymous_pipe(target) and target.st_uid != os.geteuid():
         raise OutputPathError(f"{path} belongs to uid {target.st_uid}, not to this user: pyexec writes only "
                               "its own files or new ones: remove it, or name another path")
+
+
+def _anonymous_pipe(target: os.stat_result) -> bool:
+    """Whether target is a pipe of pipefs (made by pipe(2)), not a FIFO in a directory."""
+    if not stat.S_ISFIFO(target.st_mode):
+        return False
+    reader, writer = os.pipe()
+    try:
+        return os.fstat(reader).st_dev == target.st_dev
+    finally:
+        os.close(reader)
+        os.close(writer)
 
 
 def _write_through(path: str, data: bytes) -> None:
     """Writes to a device or FIFO, checked once more once open (it may have been
     swapped since), never waiting more than WRITE_SECONDS for its reader."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # what it opened is checked below
     except OSError as error:
         if error.errno == errno.ENXIO:
             raise OutputPathError(f"{path} is a FIFO that no process reads: start its reader first") from None

@@ -142,3 +142,15 @@ def test_the_cli_refuses_a_symlinked_output_before_counting(tmp_path: Path) -> N
     assert "--output" in result.stderr and "symbolic link" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert victim.read_text() == "precious"
+
+
+@root
+def test_dev_stdout_under_sudo_is_written_though_the_pipe_is_the_invoking_users() -> None:
+    reader, writer = os.pipe()
+    os.fchown(writer, 65534, 65534)  # as the shell of the user who ran sudo made it
+    try:
+        outfile.write(f"/proc/self/fd/{writer}", b"counts\n")
+        assert os.read(reader, 100) == b"counts\n"
+    finally:
+        os.close(reader)
+        os.close(writer)
