@@ -99,3 +99,13 @@ def test_a_table_of_100k_rows_prints_in_about_the_time_json_does(tmp_path) -> No
     assert seconds["table"] < 4 * seconds["json"] + 0.5, seconds
     lines = (tmp_path / "table").read_text().splitlines()
     assert len(lines) == 100_002 and lines[1] == "   97  /usr/lib/some/dir/binary10087"
+
+
+def test_no_two_names_are_shown_alike_in_a_table() -> None:
+    # A newline and a backslash-n; the byte 0xff and the four characters \xff; a tab and \t.
+    names = ["/tmp/a\nb", "/tmp/a\\nb", os.fsdecode(b"/tmp/\xff"), "/tmp/\\xff", "/tmp/\t", "/tmp/\\t", "/tmp/\\"]
+    shown = [printable(name) for name in names]
+    assert len(set(shown)) == len(names), shown
+    assert all(text.isprintable() for text in shown)
+    table = report_of(names).table().plain
+    assert all(text in table for text in shown)
