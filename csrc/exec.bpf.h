@@ -79,6 +79,23 @@ static __always_inline long make_room(struct path_buffer *buf, __u32 len)
  * less than a helper call; longer ones through bpf_probe_read_kernel. */
 #define SHORT_NAME 32
 
+/* Copies a name that lives in the dentry itself (d_shortname, since 6.14) by
+ * plain loads; false if name is not that one. A function of its own, called
+ * only where the field exists: inlined, clang hoisted the field's address above
+ * that check, where an older kernel's relocation of it fails. */
+static __noinline bool copy_short_name(struct path_buffer *buf, long at, struct dentry *dentry,
+				       const unsigned char *name, __u32 len)
+{
+	if (name != (const unsigned char *)&dentry->d_shortname)
+		return false;
+	for (int i = 0; i < SHORT_NAME; i++) {
+		if (i >= len)
+			break;
+		buf->bytes[(at + i) & PATH_MASK] = dentry->d_shortname.string[i];
+	}
+	return true;
+}
+
 /* Puts "/name" in front of the path being built; false if it does not fit. */
 static __always_inline bool prepend_name(struct path_buffer *buf, struct dentry *dentry)
 {
@@ -88,17 +105,9 @@ static __always_inline bool prepend_name(struct path_buffer *buf, struct dentry 
 
 	if (at < 0)
 		return false;
-	/* Short names live in the dentry itself (d_shortname, since 6.14). */
-	if (bpf_core_field_exists(dentry->d_shortname) && len < SHORT_NAME &&
-	    name == (const unsigned char *)&dentry->d_shortname) {
-		for (int i = 0; i < SHORT_NAME; i++) {
-			if (i >= len)
-				break;
-			buf->bytes[(at + i) & PATH_MASK] = dentry->d_shortname.string[i];
-		}
-	} else {
+	if (!(bpf_core_field_exists(dentry->d_shortname) && len < SHORT_NAME &&
+	      copy_short_name(buf, at, dentry, name, len)))
 		bpf_probe_read_kernel(&buf->bytes[at & PATH_MASK], len & PATH_MASK, name);
-	}
 	return true;
 }
 

@@ -115,7 +115,6 @@ static __always_inline void count_exec_key(struct exec_key *key, struct task_str
 
 	if ((settings.by & EXEC_BY_PATH) || settings.path_prefix_len) {
 		if (file) {
-			key->mnt_ns = foreign_mount_namespace(file, task);
 			complete = resolve_path(file, key->path);
 		} else if (!name || read_name(name, user, key->path, &complete)) {
 			count_loss(errors);
@@ -137,6 +136,8 @@ int BPF_PROG(count_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	if (!wanted(task, true))
 		return 0;
 	__builtin_memset(&key, 0, sizeof(key));
+	if (settings.key == EXEC_KEY_RESOLVED && ((settings.by & EXEC_BY_PATH) || settings.path_prefix_len))
+		key.mnt_ns = foreign_mount_namespace(bprm->file, task);
 	/* bprm->file is what /proc/PID/exe names: for a #! script, its interpreter. */
 	count_exec_key(&key, task, true, settings.key == EXEC_KEY_RESOLVED ? bprm->file : NULL,
 		       bprm->filename, false);

@@ -54,7 +54,6 @@ def test_path_searches_show_their_enoent_attempts_beside_the_success(workdir: Pa
     }
 
 
-@pytest.mark.kernels
 def test_exec_calls_under_way_when_counting_starts_are_not_counted_as_errors(workdir: Path) -> None:
     # Failed exec calls by a uid of the test's own, one after another, while
     # counters attach: a call that entered before its counter attached has no
