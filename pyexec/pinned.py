@@ -72,7 +72,11 @@ def start(counter: ExecCounter, directory: str = PIN_DIRECTORY) -> None:
     try:
         with counter:
             counter.pin(partial)
-            os.rename(partial, directory)  # the links hold the programs attached from here on
+            try:
+                os.rename(partial, directory)  # the links hold the programs attached from here on
+            except OSError as error:  # another start got there first
+                raise PyexecError(f"cannot pin at {directory}: {error.strerror} (another pyexec start?): "
+                                  "pyexec status says what is there") from None
     except BaseException:
         unpin(partial)
         raise
