@@ -10,12 +10,12 @@ dir=$root/build/installed
 wheel=$(ls -t "$root"/dist/pyexec_ebpf-*.whl 2>/dev/null | head -n1 || true)
 [ -n "$wheel" ] || { echo "installed: no wheel in $root/dist: run make wheel" >&2; exit 1; }
 
-if [ ! -e "$dir/.installed" ] || [ "$wheel" -nt "$dir/.installed" ] || [ -n "$(find "$root/tests" "$root/contrib" -newer "$dir/.installed" -print -quit)" ]; then
+if [ ! -e "$dir/.installed" ] || [ "$wheel" -nt "$dir/.installed" ] || [ -n "$(find "$root/tests" "$root/contrib" "$root/scripts" -newer "$dir/.installed" -print -quit)" ]; then
 	rm -rf "$dir" && mkdir -p "$dir/build/tests"
 	python3 -m venv "$dir/venv"
 	"$dir/venv/bin/pip" install -q "$wheel" "pytest>=8" pyyaml
-	# The tests, the README and contrib/ they check, and pytest's settings (pyproject.toml), not the package.
-	cp -r "$root/tests" "$root/contrib" "$root/README.md" "$root/pyproject.toml" "$dir/"
+	# The tests, the README, contrib/ and scripts/ they check, and pytest's settings (pyproject.toml), not the package.
+	cp -r "$root/tests" "$root/contrib" "$root/scripts" "$root/README.md" "$root/pyproject.toml" "$dir/"
 	find "$dir/tests" -name __pycache__ -prune -exec rm -rf {} +
 	# The static sleeper the tests exec, built by make on the host (no compiler is needed here).
 	cp "$root/build/tests/sleeper" "$dir/build/tests/"
