@@ -245,7 +245,6 @@ static __always_inline bool resolve_path(struct file *file, char *out)
 		complete = walk_by_loads(buf, dentry, vfsmnt);
 	else
 		complete = walk_by_reads(buf, dentry, vfsmnt);
-
 	if (buf->pos == PATH_END) /* the root itself */
 		buf->bytes[--buf->pos] = '/';
 	/* The path and its NUL at PATH_END, by words; out is zeroed already, and

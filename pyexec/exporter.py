@@ -135,14 +135,16 @@ class PinnedCounter:
     def __init__(self, directory: str) -> None:
         self.directory = directory
         self.counter: ExecCounter | None = None
+        self.map_id: int | None = None  # the opened counter's: it does not change while open
 
     def current(self) -> ExecCounter | None:
         pinned_id = pinned_map_id(self.directory)
-        if self.counter is not None and pinned_id != self.counter.map_id:
+        if self.counter is not None and pinned_id != self.map_id:
             self.counter.close()
             self.counter = None
         if self.counter is None and pinned_id is not None:
             self.counter = ExecCounter.open_pinned(self.directory)
+            self.map_id = self.counter.map_id
         return self.counter
 
     def close(self) -> None:

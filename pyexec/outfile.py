@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import select
 import stat
@@ -90,11 +91,15 @@ def _check_owner(path: str, target: os.stat_result) -> None:
 
 def _anonymous_pipe(target: os.stat_result) -> bool:
     """Whether target is a pipe of pipefs (made by pipe(2)), not a FIFO in a directory."""
-    if not stat.S_ISFIFO(target.st_mode):
-        return False
+    return stat.S_ISFIFO(target.st_mode) and target.st_dev == _pipefs_device()
+
+
+@functools.cache
+def _pipefs_device() -> int:
+    """The device of pipefs, which holds every pipe(2): that of a pipe made here."""
     reader, writer = os.pipe()
     try:
-        return os.fstat(reader).st_dev == target.st_dev
+        return os.fstat(reader).st_dev
     finally:
         os.close(reader)
         os.close(writer)

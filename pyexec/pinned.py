@@ -153,8 +153,7 @@ def is_running(directory: str = PIN_DIRECTORY) -> bool:
 
 def _is_partial(directory: str) -> bool:
     """A directory of pyexec's pins without a link: a start (of an older pyexec) killed half-way."""
-    names = set(_names(directory))
-    return names <= PINNED_MAPS and not any(name.startswith(LINK_PREFIX) for name in names)
+    return set(_names(directory)) <= PINNED_MAPS
 
 
 def _trusted_records() -> bool:
