@@ -48,8 +48,22 @@ deps:
 check-deps:
 	@scripts/deps.sh --check $(DEB_PACKAGES)
 
+# pyexec's BPF programs: each is csrc/NAME.bpf.c, its contract csrc/NAME.h and
+# its loader csrc/NAME.c; the rules below make build/NAME.skel.h of each.
+PROGRAMS := execcount
+SKELETONS := $(PROGRAMS:%=$(BUILD)/%.skel.h)
+# What every program's BPF side includes.
+BPF_SHARED := csrc/exec.bpf.h csrc/contract.h
+# What the extension compiles: the shared C and every loader.
+SHIM_SOURCES := $(wildcard csrc/*.c csrc/*.h)
+
 ## artifacts: everything the cffi build reads (build.py calls this)
-artifacts: $(BUILD)/execcount.skel.h $(LIBBPF_DEP)
+artifacts: $(SKELETONS) $(BUILD)/programs.h $(LIBBPF_DEP)
+
+# The list of programs in C, for what walks them all (pyexec maps).
+$(BUILD)/programs.h: Makefile
+	@mkdir -p $(@D)
+	@{ echo '/* Made by make from PROGRAMS. */'; echo '#define PYEXEC_PROGRAMS $(PROGRAMS:%=X(%))'; } > $@.tmp && mv $@.tmp $@
 
 # libbpf: Debian's copy of the pinned upstream source, checked against its
 # sha256 (fetched once, checked every time), built static and position-
@@ -76,23 +90,24 @@ $(BUILD)/vmlinux.h:
 	@echo "  VMLINUX  $@"
 	@$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
 
-# The BPF object, compiled once for every kernel.
-$(BUILD)/execcount.bpf.o: csrc/execcount.bpf.c csrc/exec.bpf.h csrc/execcount.h $(BUILD)/vmlinux.h $(LIBBPF_DEP)
+# Each BPF object, compiled once for every kernel.
+$(BUILD)/%.bpf.o: csrc/%.bpf.c csrc/%.h $(BPF_SHARED) $(BUILD)/vmlinux.h $(LIBBPF_DEP)
 	@echo "  BPF      $@"
 	@$(CLANG) -target bpf -g -O2 -Wall -D__TARGET_ARCH_$(ARCH) $(BPF_INCLUDES) -c $< -o $@
 
-# The skeleton embeds the object, so nothing is read from disk at run time.
-$(BUILD)/execcount.skel.h: $(BUILD)/execcount.bpf.o
+# Its skeleton embeds the object, so nothing is read from disk at run time.
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	@echo "  SKEL     $@"
-	@$(BPFTOOL) gen skeleton $< name execcount_bpf > $@.tmp && mv $@.tmp $@
+	@$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+.PRECIOUS: $(BUILD)/%.bpf.o
 
 # The extension and the package, installed editable in .venv.
 $(VENV)/bin/python:
 	@$(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/pip install -q --upgrade pip setuptools wheel cffi
 
-$(VENV)/.installed: $(VENV)/bin/python pyproject.toml setup.py build.py csrc/shim.c csrc/shim.h \
-		csrc/execcount.h $(BUILD)/execcount.skel.h $(LIBBPF_DEP)
+$(VENV)/.installed: $(VENV)/bin/python pyproject.toml setup.py build.py $(SHIM_SOURCES) \
+		$(SKELETONS) $(BUILD)/programs.h $(LIBBPF_DEP)
 	@echo "  PIP      pyexec (editable) into $(VENV)"
 	@$(VENV)/bin/pip install -q --no-build-isolation -e '.[test]'
 	@touch $@

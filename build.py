@@ -1,11 +1,15 @@
-"""cffi builder for pyexec._shim: the shim in csrc/ plus the BPF skeleton.
+"""cffi builder for pyexec._shim: the C in csrc/ (the shared part and each
+BPF program's loader) plus the BPF skeletons; and pyexec/_contract.py, the
+constants of the contract headers for the Python that does not load the
+extension.
 
-The Makefile produces what this reads (build/execcount.skel.h, the vendored
-libbpf); `make artifacts` is run first so `pip install .` works on its own.
+The Makefile produces what this reads (build/*.skel.h, the vendored libbpf);
+`make artifacts` is run first so `pip install .` works on its own.
 """
 
 import os
 import pathlib
+import re
 import shlex
 import subprocess
 
@@ -16,14 +20,35 @@ CSRC = ROOT / "csrc"
 BUILD = ROOT / "build"
 
 
+# What Python sees of the C: the contracts (what the kernel shares), then the shim's API.
+CONTRACTS = ("contract.h", "execcount.h")
+CDEF_HEADERS = (*CONTRACTS, "program.h", "counter.h")
+STRING_DEFINE = re.compile(r'#define (\w+) ("[^"]*")')
+INTEGER_DEFINE = re.compile(r"#define (\w+) (\d+)\b")
+ENUMERATOR = re.compile(r"^\s*(\w+) = (\d+),")
+
+
 def cdef_text(*headers: str) -> str:
-    """The headers as cffi reads them: declarations and #define constants only."""
+    """The headers as cffi reads them: declarations and integer #define constants only."""
     lines = []
     for header in headers:
         for line in (CSRC / header).read_text().splitlines():
-            if not line.startswith("#") or line.startswith("#define"):
+            if not line.startswith("#") or (line.startswith("#define") and not STRING_DEFINE.match(line)):
                 lines.append(line)
     return "\n".join(lines)
+
+
+def write_contract(path: pathlib.Path, *headers: str) -> None:
+    """The constants of the headers as a Python module (rewritten only when they change)."""
+    lines = ['"""The constants of csrc/' + ", csrc/".join(headers) + ', written by build.py: do not edit."""', ""]
+    for header in headers:
+        for line in (CSRC / header).read_text().splitlines():
+            found = STRING_DEFINE.match(line) or INTEGER_DEFINE.match(line) or ENUMERATOR.match(line)
+            if found:
+                lines.append(f"{found.group(1)} = {found.group(2)}")
+    text = "\n".join(lines) + "\n"
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
 
 
 def libbpf_flags() -> dict:
@@ -54,14 +79,17 @@ static_deps = os.environ.get("STATIC_DEPS")  # make wheel: libbpf, libelf and zl
 make_settings = ["LIBBPF=prebuilt", f"LIBBPF_PREFIX={static_deps}"] if static_deps else []
 subprocess.run(["make", "-s", "-C", str(ROOT), "check-deps", "artifacts", *make_settings], check=True)
 
+write_contract(ROOT / "pyexec" / "_contract.py", *CONTRACTS)
+
 ffibuilder = FFI()
-ffibuilder.cdef(cdef_text("execcount.h", "shim.h"))
+ffibuilder.cdef(cdef_text(*CDEF_HEADERS))
 ffibuilder.cdef('extern "Python+C" void pyexec_libbpf_log(int level, const char *message);')
 flags = libbpf_flags()
 ffibuilder.set_source(
     "pyexec._shim",
-    '#include "shim.h"',
-    sources=["csrc/shim.c"],  # setuptools wants it relative to setup.py
+    '#include "program.h"\n#include "counter.h"',
+    # setuptools wants them relative to setup.py
+    sources=sorted(str(source.relative_to(ROOT)) for source in CSRC.glob("*.c") if not source.name.endswith(".bpf.c")),
     include_dirs=[str(CSRC), str(BUILD), *flags.pop("include_dirs", [])],
     libraries=flags.pop("libraries", []),
     **flags,

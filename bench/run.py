@@ -185,14 +185,14 @@ def measure_map_read(workdir: Path, rounds: int) -> dict:
     listing.write_text("\n".join(links) + "\n")
     with ExecCounter(max_entries=entries) as counter:
         subprocess.run([str(LOADGEN), "2", str(entries // 2), f"@{listing}"], check=True)
-        snapshot = counter.snapshot()
-        columns = counter._columns.snapshot  # the C read alone, into the same buffers
-        timings = {"batch_in_c": median_ms(lambda: lib.pyexec_reader_snapshot(counter._reader, columns), rounds)}
-        timings["batch"] = median_ms(counter.snapshot, rounds)
+        counts = counter.counts()
+        columns = counter._columns.struct  # the C read alone, into the same buffers
+        timings = {"batch_in_c": median_ms(lambda: lib.pyexec_count_reader_read(counter._reader, columns), rounds)}
+        timings["batch"] = median_ms(counter.counts, rounds)
         timings["scrape"] = median_ms(scraper(counter, entries), rounds)
-        lib.pyexec_reader_use_per_key_reads(counter._reader)
-        timings["per_key"] = median_ms(counter.snapshot, rounds)
-        return {"entries": len(snapshot), **timings}
+        lib.pyexec_count_reader_use_per_key_reads(counter._reader)
+        timings["per_key"] = median_ms(counter.counts, rounds)
+        return {"entries": len(counts), **timings}
 
 
 def scraper(counter: ExecCounter, series: int):
@@ -296,7 +296,7 @@ fallbacks forced here with `--avoid`), against bpftrace's {bpftrace['ns_per_exec
 {ways}
 
 Reading a full map of {map_read['entries']} entries into a Python dict
-(`ExecCounter.snapshot()`, median of {args.rounds}):
+(`ExecCounter.counts()`, median of {args.rounds}):
 
 | read | time | |
 | --- | ---: | --- |

@@ -1,30 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
-/* What pyexec's BPF programs share: the settings they read, the maps of
- * what they could not count and of the uids to count, and the helpers that
- * read a path, a name and a task's cgroup, and apply the filters. The exec
- * counter (execcount.bpf.c) includes it; a second program would too. */
+/* What pyexec's BPF programs share: the maps of what they could not record
+ * exactly and of the uids to count, and the helpers that read a path, a name
+ * and a task's cgroup, and apply the filters. A program includes it after it
+ * defines its `settings` (its own struct, with the members `filters` and
+ * `allowed` of contract.h), as execcount.bpf.c does. */
 #pragma once
-#include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
-#include "execcount.h"
+#include "contract.h"
 
 /* Deeper paths are cut, keeping the components nearest the file. */
 #define PATH_MAX_DEPTH 64
 #define PATH_END (EXEC_PATH_SIZE - 1) /* the walk builds the path backwards from here */
 #define PATH_MASK (EXEC_PATH_SIZE - 1)
 
-/* Set by user space between open and load (struct exec_settings says what
- * each does); the verifier prunes what they turn off. */
-const volatile struct exec_settings settings = {.layout = EXEC_LAYOUT, .by = EXEC_BY_PATH};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct exec_stats);
-} exec_stats SEC(".maps");
+	__type(value, struct exec_losses);
+} exec_losses SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -55,9 +51,9 @@ struct {
 #define count_loss(field)                                                       \
 	do {                                                                    \
 		__u32 zero = 0;                                                 \
-		struct exec_stats *stats = bpf_map_lookup_elem(&exec_stats, &zero); \
-		if (stats)                                                      \
-			__sync_fetch_and_add(&stats->field, 1);                 \
+		struct exec_losses *losses = bpf_map_lookup_elem(&exec_losses, &zero); \
+		if (losses)                                                     \
+			__sync_fetch_and_add(&losses->field, 1);                 \
 	} while (0)
 
 /* Moves the start of the path being built back by "/" and len bytes, and
@@ -241,7 +237,7 @@ static __always_inline bool resolve_path(struct file *file, char *out)
 		__builtin_memcpy(&buf->bytes[PATH_END - (sizeof(" (deleted)") - 1)], " (deleted)",
 				 sizeof(" (deleted)") - 1);
 	}
-	if (settings.features.iterators && bpf_ksym_exists(bpf_iter_num_new))
+	if (settings.allowed.iterators && bpf_ksym_exists(bpf_iter_num_new))
 		complete = walk_by_loads(buf, dentry, vfsmnt);
 	else
 		complete = walk_by_reads(buf, dentry, vfsmnt);
@@ -317,7 +313,7 @@ static __always_inline long read_name(const char *filename, bool user, char *out
 	char last;
 	long len;
 
-	if (!user && settings.features.name_loads && load_name(filename, out, complete))
+	if (!user && settings.allowed.name_loads && load_name(filename, out, complete))
 		return 0;
 	len = user ? bpf_probe_read_user_str(out, EXEC_PATH_SIZE, filename)
 		   : bpf_probe_read_kernel_str(out, EXEC_PATH_SIZE, filename);
@@ -342,7 +338,7 @@ static __always_inline __u64 ancestor_cgroup_id(struct task_struct *task, __u32 
 {
 	struct cgroup *cgroup;
 
-	if (settings.features.ancestor_cgroup)
+	if (settings.allowed.ancestor_cgroup)
 		return bpf_get_current_ancestor_cgroup_id(level);
 	cgroup = BPF_CORE_READ(task, cgroups, dfl_cgrp);
 	if (BPF_CORE_READ(cgroup, level) < level)
@@ -359,24 +355,24 @@ static __always_inline bool wanted(struct task_struct *task, bool task_btf)
 	struct task_struct *parent;
 	__u32 uid;
 
-	if (settings.exclude_self) {
+	if (settings.filters.exclude_tgid) {
 		parent = TASK_FIELD(task, task_btf, real_parent);
-		if ((task_btf ? task->tgid : bpf_get_current_pid_tgid() >> 32) == settings.exclude_self ||
-		    TASK_FIELD(parent, task_btf, tgid) == settings.exclude_self)
+		if ((task_btf ? task->tgid : bpf_get_current_pid_tgid() >> 32) == settings.filters.exclude_tgid ||
+		    TASK_FIELD(parent, task_btf, tgid) == settings.filters.exclude_tgid)
 			return false;
 	}
-	if (settings.uid_count) {
+	if (settings.filters.uid_count) {
 		uid = (__u32)bpf_get_current_uid_gid();
 		if (!bpf_map_lookup_elem(&uid_filter, &uid))
 			return false;
 	}
-	if (settings.cgroup && ancestor_cgroup_id(task, settings.cgroup_level) != settings.cgroup)
+	if (settings.filters.cgroup && ancestor_cgroup_id(task, settings.filters.cgroup_level) != settings.filters.cgroup)
 		return false;
-	if (settings.comm[0]) {
+	if (settings.filters.comm[0]) {
 		bpf_get_current_comm(comm, sizeof(comm));
-		/* Equal up to settings.comm's NUL: the same name (comm's bytes after
+		/* Equal up to settings.filters.comm's NUL: the same name (comm's bytes after
 		 * its NUL are left as they were by some kernels). */
-		if (!starts_with(comm, settings.comm, sizeof(comm), sizeof(comm)))
+		if (!starts_with(comm, settings.filters.comm, sizeof(comm), sizeof(comm)))
 			return false;
 	}
 	return true;

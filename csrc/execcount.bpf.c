@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Counts program executions (with --mode attempts, failed exec calls too),
  * keyed by the binary's path and whichever other fields user space chose. */
+#include "vmlinux.h"
+#include "execcount.h"
+
+/* Set by user space between open and load (struct exec_settings says what
+ * each does); the verifier prunes what they turn off. */
+const volatile struct exec_settings settings = {.layout = EXEC_LAYOUT, .by = EXEC_BY_PATH};
+
 #include "exec.bpf.h"
 
 #define E2BIG_ERR 7
@@ -11,7 +18,7 @@ char LICENSE[] SEC("license") = "GPL";
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, EXEC_COUNT_DEFAULT_ENTRIES); /* user space may change it before load */
-	__type(key, struct exec_key);
+	__type(key, struct exec_count_key);
 	__type(value, __u64);
 } exec_count SEC(".maps");
 
@@ -30,7 +37,7 @@ struct {
 static __u64 user_keys;
 
 /* Adds one to the count of key, exactly, whichever CPUs race on it. */
-static __always_inline int count_key(const struct exec_key *key)
+static __always_inline int count_key(const struct exec_count_key *key)
 {
 	__u64 one = 1, *count;
 	__u32 uid;
@@ -65,13 +72,13 @@ static __always_inline int count_key(const struct exec_key *key)
  * clears the path if it was read for the filter only. False: filtered out.
  * A resolved path cut to fit keeps its end, not its start, so the prefix
  * cannot be decided: it is counted (as truncated), never lost. */
-static __always_inline bool keep_path(struct exec_key *key, bool complete, bool resolved)
+static __always_inline bool keep_path(struct exec_count_key *key, bool complete, bool resolved)
 {
-	if (settings.path_prefix_len) {
+	if (settings.filters.path_prefix_len) {
 		if (key->mnt_ns) /* another namespace's path is no host path: no host prefix takes it */
 			return false;
 		if ((complete || !resolved) &&
-		    !starts_with(key->path, settings.path_prefix, settings.path_prefix_len, EXEC_PATH_SIZE))
+		    !starts_with(key->path, settings.filters.path_prefix, settings.filters.path_prefix_len, EXEC_PATH_SIZE))
 			return false;
 	}
 	if (!complete)
@@ -86,7 +93,7 @@ static __always_inline bool keep_path(struct exec_key *key, bool complete, bool 
 }
 
 /* Fills in the fields other than the path and outcome, then counts the key. */
-static __always_inline void fill_and_count(struct exec_key *key, struct task_struct *task,
+static __always_inline void fill_and_count(struct exec_count_key *key, struct task_struct *task,
 					   bool task_btf)
 {
 	if (settings.by & EXEC_BY_UID)
@@ -107,13 +114,13 @@ static __always_inline void fill_and_count(struct exec_key *key, struct task_str
 /* Puts the path in the key (if it or --path-prefix needs one): resolved from
  * file, or else the name given to exec, in kernel or user memory. Then fills in
  * the other fields and counts the key, unless a filter leaves it out. */
-static __always_inline void count_exec_key(struct exec_key *key, struct task_struct *task,
+static __always_inline void count_exec_key(struct exec_count_key *key, struct task_struct *task,
 					   bool task_btf, struct file *file, const char *name,
 					   bool user)
 {
 	bool complete = true;
 
-	if ((settings.by & EXEC_BY_PATH) || settings.path_prefix_len) {
+	if ((settings.by & EXEC_BY_PATH) || settings.filters.path_prefix_len) {
 		if (file) {
 			complete = resolve_path(file, key->path);
 		} else if (!name || read_name(name, user, key->path, &complete)) {
@@ -131,12 +138,12 @@ static __always_inline void count_exec_key(struct exec_key *key, struct task_str
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(count_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
-	struct exec_key key; /* on the stack, which is hot in cache */
+	struct exec_count_key key; /* on the stack, which is hot in cache */
 
 	if (!wanted(task, true))
 		return 0;
 	__builtin_memset(&key, 0, sizeof(key));
-	if (settings.key == EXEC_KEY_RESOLVED && ((settings.by & EXEC_BY_PATH) || settings.path_prefix_len))
+	if (settings.key == EXEC_KEY_RESOLVED && ((settings.by & EXEC_BY_PATH) || settings.filters.path_prefix_len))
 		key.mnt_ns = foreign_mount_namespace(bprm->file, task);
 	/* bprm->file is what /proc/PID/exe names: for a #! script, its interpreter. */
 	count_exec_key(&key, task, true, settings.key == EXEC_KEY_RESOLVED ? bprm->file : NULL,
@@ -160,12 +167,12 @@ static __always_inline int remember_exec_call(const char *filename)
 static __always_inline int count_failed_exec_call(long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	bool task_btf = settings.features.task_btf;
+	bool task_btf = settings.allowed.task_btf;
 	struct task_struct *task = task_btf ? bpf_get_current_task_btf()
 					    : (struct task_struct *)bpf_get_current_task();
 	__u64 *name = bpf_map_lookup_elem(&exec_calls, &tid);
 	const char *filename = name ? (const char *)*name : NULL;
-	struct exec_key key;
+	struct exec_count_key key;
 
 	bpf_map_delete_elem(&exec_calls, &tid);
 	/* A successful exec counts at sched_process_exec; a call with no name

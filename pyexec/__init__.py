@@ -3,7 +3,7 @@
     from pyexec import ExecCounter
     with ExecCounter() as counter:
         subprocess.run(["ls"])
-        print(counter.snapshot())   # {"/usr/bin/ls": 1, ...}
+        print(counter.counts())     # {"/usr/bin/ls": 1, ...}
 """
 
 import importlib
@@ -13,15 +13,18 @@ __version__ = "0.1.0"
 # Where each public name lives: imported on first use, so that `import pyexec`
 # (which the pyexec command does first) costs nearly nothing.
 _PUBLIC = {
-    "BREAKDOWNS": "counter",
-    "CUT": "counter",
-    "DEFAULT_MAX_ENTRIES": "counter",
-    "KEYS": "counter",
-    "PIN_DIRECTORY": "counter",
+    "BREAKDOWNS": "model",
+    "CUT": "model",
+    "FOREIGN": "model",
+    "KEYS": "model",
+    "MODES": "model",
+    "ExecLosses": "model",
+    "ExecRecord": "model",
+    "DEFAULT_MAX_ENTRIES": "settings",
+    "PIN_DIRECTORY": "settings",
+    "Settings": "settings",
     "ExecCounter": "counter",
-    "ExecRecord": "counter",
-    "ExecStats": "counter",
-    "libbpf_version": "counter",
+    "libbpf_version": "program",
     "ArgumentError": "errors",
     "ArgumentTypeError": "errors",
     "BpfPermissionError": "errors",

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .counter import KERNEL_BTF, ExecCounter, libbpf_version
+from .counter import ExecCounter
 from .errors import (
-    EXIT_NO_PERMISSION, EXIT_UNSUPPORTED, BpfPermissionError, PyexecError, UnsupportedKernelError, missing_capabilities,
+    COUNTING_CAPABILITIES, EXIT_NO_PERMISSION, EXIT_UNSUPPORTED, BpfPermissionError, PyexecError,
+    UnsupportedKernelError, grant, missing_capabilities,
 )
 from .kernel import FEATURES, MINIMUM_FIX, SUPPORT, describe
-from .system import TRACEFS
-
+from .program import KERNEL_BTF, libbpf_version
+from .system import BPFFS, TRACEFS, mounts, tracefs
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,6 @@ def _read(path: str) -> str | None:
         return None
 
 
-def _mounted(path: str, fstype: str) -> bool:
-    with open("/proc/self/mounts") as mounts:
-        return any(line.split()[1:3] == [path, fstype] for line in mounts)
-
-
 def checks() -> list[Check]:
     # What the kernel can do is probed by loading the program (the last rows), not read off its version.
     results = [Check("kernel", "info", f"Linux {os.uname().release} (pyexec is {SUPPORT})", "")]
@@ -49,10 +45,9 @@ def checks() -> list[Check]:
 
     missing = missing_capabilities()
     results.append(
-        Check("permission", "pass", "CAP_BPF and CAP_PERFMON")
+        Check("permission", "pass", " and ".join(COUNTING_CAPABILITIES))
         if not missing
-        else Check("permission", "fail", f"this process lacks {' and '.join(missing)}",
-                   "run as root (sudo pyexec ...) or grant CAP_BPF and CAP_PERFMON", EXIT_NO_PERMISSION)
+        else Check("permission", "fail", f"this process lacks {' and '.join(missing)}", grant(), EXIT_NO_PERMISSION)
     )
 
     unprivileged = _read("/proc/sys/kernel/unprivileged_bpf_disabled")
@@ -67,24 +62,23 @@ def checks() -> list[Check]:
     else:
         results.append(Check("lockdown", "pass", lockdown))
 
-    tracefs = os.path.isdir(f"{TRACEFS}/events") or os.path.isdir("/sys/kernel/debug/tracing/events")
+    traced = tracefs()
     results.append(
-        Check("tracefs", "pass", f"mounted at {TRACEFS}")
-        if tracefs
-        else Check("tracefs", "warn", "not mounted (needed by --mode attempts and trace-pipe; pyexec mounts it as root)",
+        Check("tracefs", "pass", f"mounted at {traced}")
+        if traced
+        else Check("tracefs", "warn", "not mounted (needed by --mode attempts and debug-log; pyexec mounts it as root)",
                    f"mount -t tracefs nodev {TRACEFS}")
     )
     results.append(
-        Check("bpffs", "pass", "mounted at /sys/fs/bpf")
-        if _mounted("/sys/fs/bpf", "bpf")
-        else Check("bpffs", "info", "not mounted (not needed yet)", "mount -t bpf bpf /sys/fs/bpf")
+        Check("bpffs", "pass", f"mounted at {BPFFS}")
+        if BPFFS in mounts("bpf")
+        else Check("bpffs", "info", "not mounted (not needed yet)", f"mount -t bpf bpf {BPFFS}")
     )
     results.append(Check("memlock", "info", "BPF memory is charged to the cgroup from Linux 5.11, "
                          "before that to RLIMIT_MEMLOCK, which libbpf raises"))
 
-    if tracefs:
-        syscalls = os.path.isdir(f"{TRACEFS}/events/syscalls/sys_enter_execve") or os.path.isdir(
-            "/sys/kernel/debug/tracing/events/syscalls/sys_enter_execve")
+    if traced:
+        syscalls = os.path.isdir(f"{traced}/events/syscalls/sys_enter_execve")
         results.append(
             Check("syscall tracepoints", "pass", "syscalls:sys_{enter,exit}_execve{,at}")
             if syscalls
@@ -111,7 +105,7 @@ def _try_loading(possible: bool) -> list[Check]:
         serves = FEATURES[feature].serves
         try:
             with ExecCounter(max_entries=1, **FEATURES[feature].used_by) as counter:
-                present = counter.features[feature]
+                present = counter.features_used[feature]
         except BpfPermissionError as error:
             return [*results, Check(name, "fail", str(error), "see the permission and lockdown rows", EXIT_NO_PERMISSION)]
         except UnsupportedKernelError as error:

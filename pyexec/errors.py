@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
+from . import _contract as C
 from .kernel import MINIMUM_FIX
 
 # pyexec's exit codes (sysexits.h where one fits), for the CLI and doctor.
@@ -13,8 +16,7 @@ EXIT_UNSUPPORTED = 69  # EX_UNAVAILABLE: the kernel lacks BTF, a tracepoint, or 
 EXIT_NO_PERMISSION = 77  # EX_NOPERM: not root, nor CAP_BPF + CAP_PERFMON
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it: Ctrl-C before counting began
 
-LOAD = "load the BPF program"  # the action whose failure is the verifier's verdict
-ENOTSUPP = 524  # the kernel's own "operation not supported", not in errno
+ENOTSUPP = C.EXEC_ENOTSUPP  # the kernel's own "operation not supported", not in errno
 
 
 class PyexecError(Exception):
@@ -71,23 +73,38 @@ COUNTING_CAPABILITIES = ("CAP_BPF", "CAP_PERFMON")  # loading and attaching
 _REJECTED = {errno.EINVAL, errno.EACCES, errno.E2BIG}
 
 
-def check(rc: int, action: str, capabilities: tuple[str, ...] = COUNTING_CAPABILITIES) -> None:
-    """Raises the matching exception when a shim call returned -errno; an EPERM
-    names which of the capabilities the action needs this process lacks."""
+@dataclass(frozen=True)
+class Action:
+    """A shim call, as its errors name it ("cannot <text>: ..."), and what its
+    error codes mean where they mean something of their own."""
+
+    text: str
+    load: bool = False  # a load: EACCES, EINVAL and E2BIG are the verifier's verdict
+    capabilities: tuple[str, ...] = COUNTING_CAPABILITIES  # what an EPERM says this process lacks
+    cases: Mapping[int, Callable[[], PyexecError]] = field(default_factory=dict)  # errno -> its error here
+
+
+LOAD = Action("load the BPF program", load=True)
+
+
+def check(rc: int, action: Action) -> None:
+    """Raises the matching exception when a shim call returned -errno."""
     if rc >= 0:
         return
     code = -rc
+    if code in action.cases:
+        raise action.cases[code]()
     reason = os.strerror(code) if code != ENOTSUPP else "Operation not supported"
     # EACCES is the verifier's verdict on a load; elsewhere (a pin's directory) a permission.
-    if code == errno.EPERM or (code == errno.EACCES and action != LOAD):
-        raise BpfPermissionError(code, f"cannot {action}: {reason}: {permission_fix(capabilities)}")
+    if code == errno.EPERM or (code == errno.EACCES and not action.load):
+        raise BpfPermissionError(code, f"cannot {action.text}: {reason}: {permission_fix(action.capabilities)}")
     if code in _UNSUPPORTED:
-        raise UnsupportedKernelError(code, f"cannot {action}: {reason}: {MINIMUM_FIX}")
-    if code in _REJECTED and action == LOAD:
+        raise UnsupportedKernelError(code, f"cannot {action.text}: {reason}: {MINIMUM_FIX}")
+    if code in _REJECTED and action.load:
         raise UnsupportedKernelError(
-            code, f"cannot {action}: this kernel (Linux {os.uname().release}) rejected it ({reason}): "
+            code, f"cannot {action.text}: this kernel (Linux {os.uname().release}) rejected it ({reason}): "
             "see what pyexec doctor says, and run with --verbose for the verifier's log")
-    error = PyexecError(f"cannot {action}: {reason} (run with --verbose for libbpf's log)")
+    error = PyexecError(f"cannot {action.text}: {reason} (run with --verbose for libbpf's log)")
     error.errno = code  # type: ignore[attr-defined]
     raise error
 
@@ -100,11 +117,13 @@ def missing_capabilities(capabilities: tuple[str, ...] = COUNTING_CAPABILITIES) 
     return [name for name in capabilities if not effective >> CAPABILITY_BITS[name] & 1]
 
 
+def grant(capabilities: tuple[str, ...] = COUNTING_CAPABILITIES) -> str:
+    """How to give a process what it lacks."""
+    return f"run it as root (e.g. sudo pyexec) or grant it {' and '.join(capabilities)}"
+
+
 def permission_fix(capabilities: tuple[str, ...] = COUNTING_CAPABILITIES) -> str:
     missing = missing_capabilities(capabilities)
     if missing:
-        return (
-            f"this process lacks {' and '.join(missing)}: run it as root "
-            f"(e.g. sudo pyexec) or grant it {' and '.join(capabilities)}"
-        )
+        return f"this process lacks {' and '.join(missing)}: {grant(capabilities)}"
     return f"the capabilities are there ({' and '.join(capabilities)}), so kernel lockdown or a security module forbids it"

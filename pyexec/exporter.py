@@ -27,14 +27,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .counter import ExecCounter, pinned_map_id
-from .names import cgroup_names, user_name
+from .model import BREAKDOWNS, ExecLosses
+from .names import user_name
 from .report import outcome_name, printable
 
 #: The labels of the series the keys beyond --max-series are summed in: no key's series has them.
 OTHER = {"other": "true"}
-# Each breakdown's labels: first the one that tells keys apart, then what people read for it.
-LABELS = {"path": ("path",), "uid": ("uid", "user"), "comm": ("comm",), "parent": ("parent",),
-          "cgroup": ("cgroup_id", "cgroup")}
 EXECUTIONS = "pyexec_executions_total"
 
 
@@ -57,8 +55,8 @@ class Exporter:
         self._entries = 0
 
     def label_names(self) -> list[str]:
-        names = [name for field in self.counter.by for name in LABELS[field]]
-        return names + (["outcome"] if self.counter.mode == "attempts" else [])
+        names = [name for field in self.counter.settings.by for name in BREAKDOWNS[field].labels]
+        return names + (["outcome"] if self.counter.settings.mode == "attempts" else [])
 
     def render(self) -> bytes:
         """The whole of /metrics."""
@@ -71,39 +69,28 @@ class Exporter:
         labelled OTHER, so that sums over any label stay right."""
         columns = self.counter.columns()
         counts = columns["count"]
-        fields = [columns[field] for field in self.counter.by]
+        fields = [columns[field] for field in self.counter.settings.by]
         outcomes = columns.get("outcome")
         keys = list(zip(*fields, *([outcomes] if outcomes is not None else []))) if fields else []
         self._entries = len(counts)
         if len(self._labels) > 2 * len(counts) + 1024:  # keys gone since: forget them
             self._labels.clear()
         order = sorted(range(len(counts)), key=counts.__getitem__, reverse=True)
-        what = "exec calls, by outcome" if self.counter.mode == "attempts" else "successful executions"
+        what = "exec calls, by outcome" if self.counter.settings.mode == "attempts" else "successful executions"
         lines = [f"# HELP {EXECUTIONS} Program {what}, counted in the kernel", f"# TYPE {EXECUTIONS} counter"]
-        cgroups = None
         for row in order[: self.max_series]:
             labels = self._labels.get(keys[row])
             if labels is None:
-                if cgroups is None and "cgroup" in self.counter.by:
-                    cgroups = cgroup_names()
-                labels = self._labels[keys[row]] = self.labels_of(keys[row], cgroups)
+                labels = self._labels[keys[row]] = self.labels_of(keys[row])
             lines.append(f"{EXECUTIONS}{{{labels}}} {counts[row]}")
         if len(order) > self.max_series:
             other = ",".join(f'{name}="{value}"' for name, value in OTHER.items())
             lines.append(f"{EXECUTIONS}{{{other}}} {sum(counts[row] for row in order[self.max_series:])}")
         return "\n".join(lines) + "\n"
 
-    def labels_of(self, key: tuple, cgroups: Any) -> str:
-        values: list[str] = []
-        for field, value in zip(self.counter.by, key):
-            if field == "uid":
-                values += [str(value), user_name(value) or ""]
-            elif field == "cgroup":
-                path = cgroups.path(value or 0)
-                values += [str(value), path if path is not None else ""]
-            else:
-                values.append(str(value))
-        if self.counter.mode == "attempts":
+    def labels_of(self, key: tuple) -> str:
+        values = [label for field, value in zip(self.counter.settings.by, key) for label in BREAKDOWNS[field].label(value)]
+        if self.counter.settings.mode == "attempts":
             values.append(outcome_name(key[-1]))
         return ",".join(f'{name}="{label_value(value)}"' for name, value in zip(self.label_names(), values))
 
@@ -111,17 +98,13 @@ class Exporter:
         """The other metrics, for prometheus_client (after executions(), which counts the entries)."""
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-        stats = self.counter.stats()
-        for name, value, meaning in (
-            ("dropped", stats.dropped, "Executions not counted: the kernel refused to insert their key"),
-            ("truncated", stats.truncated, "Executions counted under a path cut to fit"),
-            ("errors", stats.errors, "Executions not counted: their file name could not be read"),
-        ):
-            yield CounterMetricFamily(f"pyexec_{name}", meaning, value=value)
+        losses = self.counter.losses()
+        for name, meaning in ExecLosses.meanings().items():
+            yield CounterMetricFamily(f"pyexec_{name}", meaning, value=getattr(losses, name))
         yield GaugeMetricFamily("pyexec_map_entries", "Keys in the exec_count map", value=self._entries)
         yield GaugeMetricFamily("pyexec_map_capacity", "Keys the exec_count map can hold",
-                                value=self.counter.max_entries)
-        run = self.counter.program_stats()
+                                value=self.counter.settings.max_entries)
+        run = self.counter.run_time()
         if run is not None:  # kernel.bpf_stats_enabled = 1
             yield CounterMetricFamily("pyexec_bpf_run_seconds", "Time the BPF programs ran", value=run[0] / 1e9)
             yield CounterMetricFamily("pyexec_bpf_runs", "Times the BPF programs ran", value=run[1])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._shim import ffi, lib
-from .errors import check
+from .errors import Action, check
 
 MAX_MAPS = 256
 
@@ -30,11 +30,11 @@ class MapInfo:
 
 
 def list_maps() -> list[MapInfo]:
-    """The maps of every pyexec counter loaded on this host (root needed)."""
+    """The maps of every pyexec program loaded on this host (root needed)."""
     infos = ffi.new("struct pyexec_map_info[]", MAX_MAPS)
     found = ffi.new("unsigned int *")
     # Walking the host's maps by id (BPF_MAP_GET_NEXT_ID) is for CAP_SYS_ADMIN alone.
-    check(lib.pyexec_list_maps(infos, MAX_MAPS, found), "list the BPF maps", ("CAP_SYS_ADMIN",))
+    check(lib.pyexec_list_maps(infos, MAX_MAPS, found), Action("list the BPF maps", capabilities=("CAP_SYS_ADMIN",)))
     return [
         MapInfo(
             id=info.id,

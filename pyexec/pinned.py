@@ -16,17 +16,19 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from .counter import PIN_DIRECTORY, ExecCounter, pin_path
+from . import _contract as C
+from .counter import ExecCounter
 from .errors import BpfPermissionError, PinnedElsewhereError, PyexecError, PyexecWarning, permission_fix
+from .program import pin_path
 from .report import Report, timestamp
+from .settings import PIN_DIRECTORY
 from .system import ensure_bpffs
 
 # What a reset saved: the counts at that moment, which show then subtracts.
 # Not on bpffs, which holds only BPF objects; root's, like the pins.
 BASELINES = "/run/pyexec"
-LINK_PREFIX = "link_"  # the shim pins each attached program's link so
 # What the shim pins besides the links: a directory holding only these is ours.
-PINNED_MAPS = {"exec_count", "exec_stats", "uid_filter", "settings"}
+PINNED_MAPS = {C.EXEC_PIN_COUNT, C.EXEC_PIN_LOSSES, C.EXEC_PIN_UIDS, C.EXEC_PIN_SETTINGS}
 # start pins into <directory>_starting_<pid> and renames it into place (bpffs
 # names cannot hold a dot): a start killed half-way leaves no directory that
 # looks like a counter, and the next start removes what it left.
@@ -148,7 +150,7 @@ def is_running(directory: str = PIN_DIRECTORY) -> bool:
         return False
     except PermissionError:
         raise _cannot_see(directory) from None
-    return any(name.startswith(LINK_PREFIX) for name in _names(directory))
+    return any(name.startswith(C.EXEC_PIN_LINK_PREFIX) for name in _names(directory))
 
 
 def _is_partial(directory: str) -> bool:
@@ -290,7 +292,7 @@ def status(directory: str = PIN_DIRECTORY) -> dict[str, Any]:
             "started": timestamp(counter.started_at),
             "since": current.span()["start"],  # the last reset, or the start
             "entries": entries,
-            "capacity": counter.max_entries,
+            "capacity": counter.settings.max_entries,
             "total": current.total,
-            **asdict(current.stats),
+            **asdict(current.losses),
         }

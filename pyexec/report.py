@@ -12,20 +12,12 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from .counter import ExecCounter, ExecRecord, ExecStats
-from .names import cgroup_names, container, user_name
+from .model import BREAKDOWNS, NO_LOSSES, SHOWN, ExecLosses, ExecRecord, shown_fields
 
 if TYPE_CHECKING:  # rich costs 40 ms to import: only done when a table is drawn
     from rich.text import Text
 
-# The fields each breakdown shows: its value, and what people read for it.
-FIELDS = {
-    "path": ("path", "truncated"),
-    "uid": ("uid", "user"),
-    "comm": ("comm",),
-    "parent": ("parent",),
-    "cgroup": ("cgroup", "container"),
-}
+    from .counter import ExecCounter
 
 
 def outcome_name(outcome: int) -> str:
@@ -37,7 +29,7 @@ def rows_from_records(
 ) -> list[dict[str, Any]]:
     """One row per combination of the fields of `by` (with names resolved) and its
     count; in attempts mode, the count of each outcome too."""
-    cgroups = cgroup_names() if "cgroup" in by else None
+    breakdowns = [BREAKDOWNS[name] for name in by]
     rows: dict[tuple, dict[str, Any]] = {}
     for record in records:
         fields = tuple(getattr(record, name) for name in by)
@@ -48,18 +40,8 @@ def rows_from_records(
             row["outcomes"][outcome] = row["outcomes"].get(outcome, 0) + record.count
             continue
         row = rows[fields] = {}
-        if "path" in by:
-            row["path"], row["truncated"] = record.path, record.truncated
-        if "uid" in by:
-            row["uid"], row["user"] = record.uid, user_name(record.uid)
-        if "comm" in by:
-            row["comm"] = record.comm
-        if "parent" in by:
-            row["parent"] = record.parent
-        if cgroups is not None:
-            path = cgroups.path(record.cgroup or 0)
-            row["cgroup"] = path if path is not None else str(record.cgroup)
-            row["container"] = container(path)
+        for breakdown in breakdowns:
+            row.update(zip((shown.name for shown in breakdown.shown), breakdown.show(record)))
         row["count"] = record.count
         if mode == "attempts":
             row["outcomes"] = {outcome_name(record.outcome): record.count}
@@ -69,40 +51,41 @@ def rows_from_records(
 @dataclass(frozen=True)
 class Report:
     rows: list[dict[str, Any]]  # each with "count" and the fields of `by`
-    stats: ExecStats
+    losses: ExecLosses
     duration_s: float
     by: tuple[str, ...] = ("path",)
     mode: str = "exec"
     key: str = "resolved"
     started_at: float = 0.0  # wall clock, seconds since the epoch
-    filters: dict[str, Any] = field(default_factory=dict)  # ExecCounter.filters
+    filters: dict[str, Any] = field(default_factory=dict)  # Settings.filters()
     host: str = ""
     fields: tuple[str, ...] = field(init=False)
 
     @classmethod
     def of(cls, counter: ExecCounter) -> Report:
         """What a started counter has counted so far."""
-        records, stats = counter.records(), counter.stats()
+        records, losses, settings = counter.records(), counter.losses(), counter.settings
         return cls(
-            rows_from_records(records, counter.by, counter.mode),
-            stats,
+            rows_from_records(records, settings.by, settings.mode),
+            losses,
             time.time() - counter.started_at,
-            counter.by,
-            counter.mode,
-            counter.key,
+            settings.by,
+            settings.mode,
+            settings.key,
             counter.started_at,
-            counter.filters,
+            settings.filters(),
             socket.gethostname(),
         )
 
     @classmethod
     def empty(cls, counter: ExecCounter) -> Report:
         """Nothing yet: where a counter starts."""
-        return cls([], ExecStats(0, 0, 0), 0.0, counter.by, counter.mode, counter.key, counter.started_at,
-                   counter.filters, socket.gethostname())
+        settings = counter.settings
+        return cls([], NO_LOSSES, 0.0, settings.by, settings.mode, settings.key, counter.started_at,
+                   settings.filters(), socket.gethostname())
 
     def __post_init__(self) -> None:
-        fields = [name for breakdown in self.by for name in FIELDS[breakdown]]
+        fields = list(shown_fields(self.by))
         if self.mode == "attempts":
             fields.append("outcomes")
         object.__setattr__(self, "fields", tuple(fields))
@@ -139,7 +122,7 @@ class Report:
         return replace(
             self,
             rows=rows,
-            stats=self.stats - earlier.stats,
+            losses=self.losses - earlier.losses,
             duration_s=self.ended_at - earlier.ended_at,
             started_at=earlier.ended_at,
         )
@@ -157,7 +140,7 @@ class Report:
             "counts": self.ranked(top),
             "total": self.total,
             "distinct": len(self.rows),
-            **asdict(self.stats),
+            **asdict(self.losses),
             "duration_s": round(self.duration_s, 3),
         }
 
@@ -209,7 +192,7 @@ class Report:
             return len(cell) if cell.isascii() else cell_len(cell)  # the same, and quicker
 
         widths = [max(width(row[at]) for row in rows) for at in range(len(columns))]
-        right = [name in ("count", "uid") for name in columns]
+        right = [name == "count" or (name in SHOWN and SHOWN[name].numeric) for name in columns]
 
         def line(cells: list[str]) -> str:
             padded = (" " * (room - width(cell)) + cell if flush_right else cell + " " * (room - width(cell))
@@ -237,15 +220,15 @@ class Report:
         from rich.text import Text
 
         text = Text(f"{self.total_text()} of {self.rows_text()} in {self.duration_s:.1f} s")
-        text.append_text(self.losses())
+        text.append_text(self.losses_text())
         return text
 
-    def losses(self) -> Text:
+    def losses_text(self) -> Text:
         """' · dropped 0 · truncated 0 · errors 0', each in red when it is not 0."""
         from rich.text import Text
 
         text = Text()
-        for name, value in asdict(self.stats).items():
+        for name, value in asdict(self.losses).items():
             text.append(" · ")
             text.append(f"{name} {value}", style="bold red" if value else "")
         return text

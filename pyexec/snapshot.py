@@ -9,9 +9,9 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from . import outfile
-from .counter import ExecStats
 from .errors import PyexecError
-from .report import FIELDS, Report, to_json, write_csv
+from .model import BREAKDOWNS, SHOWN, ExecLosses, shown_fields
+from .report import Report, to_json, write_csv
 
 FORMAT = "pyexec-snapshot"
 VERSION = 1
@@ -23,19 +23,16 @@ class SnapshotError(PyexecError):
     """A file that is not a snapshot pyexec can read."""
 
 
-# The fields a snapshot must have, and their JSON types.
+# The fields a snapshot must have, and their JSON types. "stats" holds the losses
+# (ExecLosses), under the name version 1 gave them.
 _FIELDS: dict[str, Any] = {
     "counts": list, "stats": dict, "duration_s": (int, float), "by": list, "mode": str, "key": str,
     "started_at": (int, float), "filters": dict, "host": str,
 }
 _KIND_NAMES = {list: "a list", dict: "an object", str: "a string", (int, float): "a number"}
-# The JSON types of a row's fields (report.FIELDS), and what each must be.
+# The JSON types of a row's fields, and what each must be.
 _ROW_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
-    "count": ((int,), "a whole number"), "path": ((str,), "a string"), "truncated": ((bool,), "true or false"),
-    "uid": ((int,), "a whole number"), "user": ((str, type(None)), "a string or null"),
-    "comm": ((str,), "a string"), "parent": ((str,), "a string"), "cgroup": ((str,), "a string"),
-    "container": ((str, type(None)), "a string or null"),
-}
+    "count": ((int,), "a whole number"), **{name: (shown.types, shown.what) for name, shown in SHOWN.items()}}
 
 
 def _bad_field(row: dict[str, Any], needed: tuple[str, ...]) -> str | None:
@@ -60,7 +57,7 @@ def save(report: Report, path: str) -> None:
         "version": VERSION,
         "kernel": os.uname().release,
         "started_at": report.started_at,
-        "stats": asdict(report.stats),
+        "stats": asdict(report.losses),
         **report.document(),
     }
     outfile.write(path, (to_json(document) + "\n").encode())
@@ -91,19 +88,19 @@ def load(path: str) -> tuple[Report, dict[str, Any]]:
         if not isinstance(document.get(field), kind) or isinstance(document.get(field), bool):
             raise SnapshotError(f"{path} is a damaged pyexec snapshot: {field!r} is missing or not {_KIND_NAMES[kind]}")
     stats, by = document["stats"], tuple(document["by"])
-    for name in fields(ExecStats):
+    for name in fields(ExecLosses):
         if not isinstance(stats.get(name.name), int):
             raise SnapshotError(f"{path} is a damaged pyexec snapshot: 'stats' lacks the count {name.name!r}")
-    if not all(name in FIELDS for name in by):
-        raise SnapshotError(f"{path} is a damaged pyexec snapshot: 'by' names a field other than {', '.join(FIELDS)}")
-    needed = ("count", *(name for breakdown in by for name in FIELDS[breakdown]))
+    if not all(name in BREAKDOWNS for name in by):
+        raise SnapshotError(f"{path} is a damaged pyexec snapshot: 'by' names a field other than {', '.join(BREAKDOWNS)}")
+    needed = ("count", *shown_fields(by))
     for number, row in enumerate(document["counts"], start=1):
         problem = _bad_field(row, needed) if isinstance(row, dict) else "is not an object"
         if problem:
             raise SnapshotError(f"{path} is a damaged pyexec snapshot: count {number} {problem}")
     report = Report(
         rows=document["counts"],
-        stats=ExecStats(**{name.name: stats[name.name] for name in fields(ExecStats)}),
+        losses=ExecLosses(**{name.name: stats[name.name] for name in fields(ExecLosses)}),
         duration_s=float(document["duration_s"]),
         by=by,
         mode=document["mode"],
@@ -184,7 +181,8 @@ class Diff:
 
         table = Table(box=None, pad_edge=False)
         for name in self.columns(table=True):
-            table.add_column(name.upper(), justify="right" if name in ("old", "new", "delta", "uid") else "left")
+            table.add_column(name.upper(), justify="right" if name in ("old", "new", "delta") or (name in SHOWN and SHOWN[name].numeric)
+                             else "left")
         styles = {"new": "green", "up": "green", "down": "yellow", "gone": "red"}
         for row in self.changes()[:top]:
             cells = [data(row[name]) for name in self.columns(table=True)]

@@ -21,28 +21,12 @@ from rich.text import Text
 from .counter import ExecCounter
 from .report import Report, data, printable
 
-SORTS = ("rate", "total", "path")
 BAR_WIDTH = 20
-
-
-def describe(counter: ExecCounter) -> str:
-    """What is watched: key, mode, breakdown and filters."""
-    parts = [f"key {counter.key}", f"mode {counter.mode}", f"by {','.join(counter.by)}"]
-    filters = {
-        "uid": ",".join(map(str, counter.uids)) or None,
-        "cgroup": counter.cgroup,
-        "comm": counter.comm,
-        "path-prefix": counter.path_prefix,
-    }
-    parts += [f"{name} {value}" for name, value in filters.items() if value]
-    if counter.exclude_self:
-        parts.append("excluding pyexec")
-    return " · ".join(parts)
 
 
 class TopView:
     def __init__(self, counter: ExecCounter, sort: str, rows: int) -> None:
-        self.watched = describe(counter)
+        self.watched = counter.settings.describe()
         self.sort = sort
         self.rows = rows
 
@@ -71,7 +55,7 @@ class TopView:
             f"{current.total_text()} of {current.rows_text()} in {current.duration_s:.0f} s"
             f" · {rate:.1f}/s now"
         )
-        header.append_text(current.losses())
+        header.append_text(current.losses_text())
         return header
 
     def _table(self, current: Report, entries: list[tuple[dict[str, Any], int, float]], total: int) -> Table:

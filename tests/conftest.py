@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pyexec.counter import ExecStats
+from pyexec.model import ExecLosses
 from pyexec.kernel import KEY_FEATURES
 from pyexec.names import cgroup2_root
 from pyexec.report import Report
@@ -28,13 +28,13 @@ bpf = pytest.mark.skipif(
 )
 
 
-def report_of(counts: dict[str, int] | list[str], stats: ExecStats = ExecStats(0, 0, 0),
+def report_of(counts: dict[str, int] | list[str], losses: ExecLosses = ExecLosses(0, 0, 0),
               duration_s: float = 1.0) -> Report:
     """A report by path of made-up counts, none of them cut (a list: each path once)."""
     if isinstance(counts, list):
         counts = dict.fromkeys(counts, 1)
     rows = [{"path": path, "truncated": False, "count": count} for path, count in counts.items()]
-    return Report(rows=rows, stats=stats, duration_s=duration_s)
+    return Report(rows=rows, losses=losses, duration_s=duration_s)
 
 
 #: (key, avoid) for ExecCounter: each key read with its kernel feature, and

@@ -208,7 +208,7 @@ def test_verbose_shows_libbpf_log_on_stderr() -> None:
 
 @pytest.mark.kernels
 def test_a_kernel_without_btf_exits_69(monkeypatch, capsys) -> None:
-    monkeypatch.setattr("pyexec.counter.KERNEL_BTF", "/nonexistent/btf/vmlinux")
+    monkeypatch.setattr("pyexec.program.KERNEL_BTF", "/nonexistent/btf/vmlinux")
     with pytest.raises(SystemExit) as exit_info:
         main(["run", "--duration", "0"])
     assert exit_info.value.code == 69
@@ -408,10 +408,10 @@ def test_the_oldest_kernel_tested_is_the_manifests_oldest() -> None:
 def test_csv_cells_a_spreadsheet_would_run_are_written_as_text(workdir: Path) -> None:
     from pyexec.report import Report
 
-    from pyexec.counter import ExecStats
+    from pyexec.counter import ExecLosses
 
     rows = [{"comm": name, "count": 1} for name in ("=1+2", "+cmd", "-x", "@SUM(A1)", "'quoted", "plain")]
     out = io.BytesIO()
-    Report(rows, ExecStats(0, 0, 0), 1.0, by=("comm",)).write_csv(out)
+    Report(rows, ExecLosses(0, 0, 0), 1.0, by=("comm",)).write_csv(out)
     cells = [row[1] for row in csv.reader(io.StringIO(out.getvalue().decode()))][1:]
     assert sorted(cells) == sorted(["'=1+2", "'+cmd", "'-x", "'@SUM(A1)", "''quoted", "plain"])

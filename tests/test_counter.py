@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from pyexec import CUT, DEFAULT_MAX_ENTRIES, ArgumentError, ExecCounter, ExecStats, PyexecError, UnsupportedKernelError
-from pyexec.counter import ROOT_RESERVE_SHARE
-from pyexec._shim import lib
+from pyexec import CUT, DEFAULT_MAX_ENTRIES, ArgumentError, ExecCounter, ExecLosses, PyexecError, UnsupportedKernelError
+from pyexec.settings import ROOT_RESERVE_SHARE
+from pyexec._shim import ffi, lib
 
 from .conftest import EMULATED, NOBODY, READERS, STORM, bpf, copy_true
 from .workload import become, exec_in_child, fork_exec_after, fork_exec_many, posix_spawn_many, run_concurrently
@@ -36,8 +36,8 @@ def test_concurrent_spawns_are_counted_exactly(true_binary: Path) -> None:
             (posix_spawn_many, true_binary, per_worker),
             (fork_exec_many, true_binary, per_worker),
         )
-        counts = counter.snapshot()
-        assert counter.stats() == ExecStats(dropped=0, truncated=0, errors=0)
+        counts = counter.counts()
+        assert counter.losses() == ExecLosses(dropped=0, truncated=0, errors=0)
     assert counts[str(true_binary)] == 2 * per_worker
 
 
@@ -54,8 +54,8 @@ def test_first_executions_racing_on_every_new_key_are_counted_exactly(workdir: P
     binaries = [copy_true(workdir / f"new{i}") for i in range(STORM // 2)]
     with ExecCounter(path_prefix=str(workdir)) as counter:
         run_concurrently((spawn_each, binaries), (spawn_each, binaries))
-        counts, stats = counter.snapshot(), counter.stats()
-    assert stats == ExecStats(dropped=0, truncated=0, errors=0)
+        counts, stats = counter.counts(), counter.losses()
+    assert stats == ExecLosses(dropped=0, truncated=0, errors=0)
     assert counts == {str(binary): 2 for binary in binaries}
 
 
@@ -64,9 +64,9 @@ def test_per_key_reads_match_batch_reads(workdir: Path) -> None:
     with ExecCounter() as counter:
         for times, binary in enumerate(binaries, start=1):
             posix_spawn_many(binary, times)
-        batch = counter.snapshot()
-        lib.pyexec_reader_use_per_key_reads(counter._reader)
-        per_key = counter.snapshot()
+        batch = counter.counts()
+        lib.pyexec_count_reader_use_per_key_reads(counter._reader)
+        per_key = counter.counts()
     ours = {str(binary): times for times, binary in enumerate(binaries, start=1)}
     assert {path: batch[path] for path in ours} == ours
     assert {path: per_key[path] for path in ours} == ours
@@ -85,7 +85,7 @@ def test_fexecve_is_counted_under_its_dev_fd_name(true_binary: Path) -> None:
     with ExecCounter(key="invoked") as counter:
         for _ in range(20):
             assert exec_in_child(fexecve) == 0
-        counts = counter.snapshot()
+        counts = counter.counts()
     assert counts.get(f"/dev/fd/{fd_number}") == 20
     assert str(true_binary) not in counts
 
@@ -104,7 +104,7 @@ def test_execveat_relative_to_a_directory_is_counted(true_binary: Path) -> None:
 
     with ExecCounter(key="invoked") as counter:
         assert exec_in_child(execveat) == 0
-        counts = counter.snapshot()
+        counts = counter.counts()
     assert counts.get(f"/dev/fd/{fd_number}/true") == 1
 
 
@@ -117,7 +117,7 @@ def test_failed_execs_are_not_counted(workdir: Path, true_binary: Path) -> None:
         # Root passes permission checks, but not a file without any execute bit.
         assert exec_in_child(lambda: os.execv(not_executable, [not_executable])) == 100 + errno.EACCES
         posix_spawn_many(true_binary, 3)
-        counts = counter.snapshot()
+        counts = counter.counts()
     assert str(missing) not in counts
     assert str(not_executable) not in counts
     assert counts[str(true_binary)] == 3
@@ -130,7 +130,7 @@ def test_a_full_map_counts_what_it_cannot_store_as_dropped(workdir: Path) -> Non
     with ExecCounter(max_entries=8, path_prefix=f"{workdir}/") as small:
         for binary in binaries:
             posix_spawn_many(binary, 2)
-        stored, stats = small.snapshot(), small.stats()
+        stored, stats = small.counts(), small.losses()
     assert len(stored) == 8
     assert sum(stored.values()) + stats.dropped == 2 * len(binaries)
     assert set(stored.values()) == {2}  # a stored binary got both of its executions
@@ -155,9 +155,9 @@ def test_names_of_every_length_are_read_whole(workdir: Path, key: str, avoid: tu
     with ExecCounter(key=key, avoid=avoid, path_prefix=f"{workdir}/") as counter:
         for binary in binaries:
             posix_spawn_many(binary, 1)
-        counts, stats = counter.snapshot(), counter.stats()
+        counts, stats = counter.counts(), counter.losses()
     assert counts == {str(binary): 1 for binary in binaries}
-    assert stats == ExecStats(dropped=0, truncated=0, errors=0)
+    assert stats == ExecLosses(dropped=0, truncated=0, errors=0)
 
 
 @pytest.mark.parametrize("key, avoid", READERS)
@@ -165,7 +165,7 @@ def test_a_255_byte_path_fits_whole(workdir: Path, key: str, avoid: tuple[str, .
     fits = long_path(workdir, 255)
     with ExecCounter(key=key, avoid=avoid, path_prefix=str(workdir)) as counter:
         posix_spawn_many(fits, 2)
-        counts, stats = counter.snapshot(), counter.stats()
+        counts, stats = counter.counts(), counter.losses()
     assert counts[os.fsdecode(fits)] == 2
     assert stats.truncated == 0
 
@@ -175,7 +175,7 @@ def test_an_invoked_name_longer_than_255_bytes_keeps_its_start(workdir: Path, le
     too_long = long_path(workdir, length)
     with ExecCounter(key="invoked", path_prefix=str(workdir)) as counter:
         posix_spawn_many(too_long, 3)
-        counts, records, stats = counter.snapshot(), counter.records(), counter.stats()
+        counts, records, stats = counter.counts(), counter.records(), counter.losses()
     # Marked where its end was lost, so it can never pass for a real name of 255 bytes.
     assert counts[os.fsdecode(too_long[:255]) + CUT] == 3
     assert [record.truncated for record in records if record.path.endswith(CUT)] == [True]
@@ -186,7 +186,7 @@ def test_a_non_utf8_path_round_trips_through_snapshot(workdir: Path) -> None:
     binary = copy_true(os.fsencode(workdir) + b"/tr\xffue\xc3")
     with ExecCounter() as counter:
         posix_spawn_many(binary, 2)
-        counts = counter.snapshot()
+        counts = counter.counts()
     (path,) = [path for path in counts if path.startswith(str(workdir))]
     assert os.fsencode(path) == binary
     assert counts[path] == 2
@@ -194,7 +194,9 @@ def test_a_non_utf8_path_round_trips_through_snapshot(workdir: Path) -> None:
 
 def test_max_entries_is_applied_and_validated() -> None:
     with ExecCounter(max_entries=100) as counter:
-        assert lib.pyexec_reader_max_entries(counter._reader) == 100
+        settings = ffi.new("struct exec_settings *")
+        lib.pyexec_count_reader_settings(counter._reader, settings)
+        assert settings.max_entries == 100
     assert ExecCounter().max_entries == DEFAULT_MAX_ENTRIES
     with pytest.raises(ValueError, match="max_entries"):
         ExecCounter(max_entries=0)
@@ -206,16 +208,16 @@ def test_max_entries_is_applied_and_validated() -> None:
 def test_close_is_safe_twice_and_reads_after_it_fail(true_binary: Path) -> None:
     counter = ExecCounter().start()
     posix_spawn_many(true_binary, 1)
-    assert counter.snapshot()[str(true_binary)] == 1
+    assert counter.counts()[str(true_binary)] == 1
     counter.close()
     counter.close()
     with pytest.raises(PyexecError, match="not started"):
-        counter.snapshot()
+        counter.counts()
 
 
 @pytest.mark.kernels
 def test_without_kernel_btf_start_raises_unsupported_kernel(monkeypatch) -> None:
-    monkeypatch.setattr("pyexec.counter.KERNEL_BTF", "/nonexistent/btf/vmlinux")
+    monkeypatch.setattr("pyexec.program.KERNEL_BTF", "/nonexistent/btf/vmlinux")
     with pytest.raises(UnsupportedKernelError) as error:
         ExecCounter().start()
     assert isinstance(error.value, OSError)
@@ -235,7 +237,7 @@ def test_bpftool_shows_the_map_with_paths_as_strings(true_binary: Path) -> None:
             ["bpftool", "map", "dump", "id", str(ours)],
             capture_output=True, text=True, check=True,
         )
-        counts = counter.snapshot()
+        counts = counter.counts()
     # With BTF, bpftool prints the keys as their struct: {"path": "..."}.
     entries = {entry["key"]["path"]: entry["value"] for entry in json.loads(dump.stdout)}
     assert entries[str(true_binary)] == counts[str(true_binary)] == 2
@@ -248,7 +250,7 @@ def test_no_memory_for_the_read_buffers_is_a_clear_error(monkeypatch) -> None:
     with ExecCounter() as counter:
         monkeypatch.setattr("pyexec.counter._Columns", no_memory)
         with pytest.raises(PyexecError, match="no memory for the buffers to read 16384 entries"):
-            counter.snapshot()
+            counter.counts()
 
 
 def test_one_counter_read_from_threads_gives_each_the_whole_answer(workdir: Path) -> None:
@@ -261,7 +263,7 @@ def test_one_counter_read_from_threads_gives_each_the_whole_answer(workdir: Path
 
         def read() -> None:
             for _ in range(50):
-                answers.append(counter.snapshot())
+                answers.append(counter.counts())
                 answers.append({record.path: record.count for record in counter.records()})
 
         threads = [threading.Thread(target=read) for _ in range(4)]
@@ -280,7 +282,7 @@ def test_close_while_another_thread_reads_never_crashes() -> None:
         def read() -> None:
             try:
                 while True:
-                    counter.snapshot()
+                    counter.counts()
             except PyexecError:  # closed: "not started"
                 outcomes.append("stopped cleanly")
 
@@ -340,11 +342,11 @@ def test_another_user_cannot_fill_the_map_for_root(public_true: Path) -> None:
     with ExecCounter(max_entries=16, path_prefix=f"{directory}/") as counter:
         for binary in theirs:
             fork_exec_after(become(NOBODY), binary, 1)
-        stored, stats = counter.snapshot(), counter.stats()
+        stored, stats = counter.counts(), counter.losses()
         assert len(stored) == 16 - 16 // ROOT_RESERVE_SHARE and stats.dropped == 20 - len(stored)
         posix_spawn_many(roots[0], 2)
         posix_spawn_many(roots[1], 1)
-        stored, after = counter.snapshot(), counter.stats()
+        stored, after = counter.counts(), counter.losses()
     assert (stored[str(roots[0])], stored[str(roots[1])]) == (2, 1)
     assert after.dropped == stats.dropped
 
@@ -364,7 +366,7 @@ def test_a_child_forked_while_another_thread_reads_can_read(true_binary: Path) -
         pid = os.fork()
         if pid == 0:
             try:
-                counter.snapshot()  # once deadlocked: the lock's holder is not in the child
+                counter.counts()  # once deadlocked: the lock's holder is not in the child
                 os._exit(0)
             finally:
                 os._exit(1)
@@ -383,7 +385,7 @@ def test_program_stats_after_close_raises_like_every_read(true_binary: Path) -> 
     counter = ExecCounter().start()
     counter.close()
     with pytest.raises(PyexecError, match="not started"):
-        counter.program_stats()
+        counter.run_time()
 
 
 def test_a_pin_directory_holding_a_nul_is_refused_not_cut_short() -> None:

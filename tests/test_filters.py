@@ -23,7 +23,7 @@ def test_uid_keeps_only_that_user(public_true: Path) -> None:
     with ExecCounter(uids=[NOBODY]) as counter:
         fork_exec_after(become(0), public_true, 3)
         fork_exec_after(become(NOBODY), public_true, 5)
-        counts = counter.snapshot()
+        counts = counter.counts()
     assert counts[str(public_true)] == 5  # root's 3 would make 8
 
 
@@ -40,7 +40,7 @@ def test_cgroup_keeps_that_cgroup_and_those_below(true_binary: Path, cgroup2: st
             posix_spawn_many(true_binary, 3)  # in our own cgroup: left out
             fork_exec_after(join_cgroup(parent), true_binary, 2)
             fork_exec_after(join_cgroup(child), true_binary, 4)
-            counts = counter.snapshot()
+            counts = counter.counts()
         assert counts == {str(true_binary): 6}
     finally:
         os.rmdir(child)
@@ -53,7 +53,7 @@ def test_comm_keeps_that_command_name(workdir: Path) -> None:
     with ExecCounter(comm="wanted-one") as counter:
         posix_spawn_many(wanted, 2)
         posix_spawn_many(other, 3)
-        counts = counter.snapshot()
+        counts = counter.counts()
     assert counts == {str(wanted): 2}
 
 
@@ -66,7 +66,7 @@ def test_path_prefix_applies_to_the_chosen_key(workdir: Path, key: str) -> None:
     with ExecCounter(key=key, path_prefix=str(workdir)) as counter:
         posix_spawn_many(link, 2)
         posix_spawn_many(binary, 3)
-        counts = counter.snapshot()
+        counts = counter.counts()
     # Resolved, the link is the binary (inside the prefix); invoked, it is outside it.
     assert counts == ({str(binary): 5} if key == "resolved" else {str(binary): 3})
 
@@ -79,7 +79,7 @@ def test_a_path_too_long_to_check_against_the_prefix_is_counted_as_truncated(
     binary = copy_true(directory / "true")
     with ExecCounter(key=key, avoid=avoid, path_prefix=f"{workdir}/") as counter:
         posix_spawn_many(binary, 3)
-        counts, stats = counter.snapshot(), counter.stats()
+        counts, stats = counter.counts(), counter.losses()
     # Resolved, the path kept is its end; invoked, its start (which matches the prefix).
     assert sum(counts.values()) == 3 and stats.truncated == 3
     (path,) = counts
@@ -102,7 +102,7 @@ def test_exclude_self_leaves_out_this_process_and_its_children(true_binary: Path
     with ExecCounter(exclude_self=True) as counter:
         posix_spawn_many(true_binary, 3)  # children of this process: left out
         subprocess.run([shell, "-c", f"{true_binary}; exit 0"], check=True)  # a grandchild: counted
-        counts = counter.snapshot()
+        counts = counter.counts()
     assert counts.get(str(true_binary)) == 1
     assert str(shell) not in counts
 

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from pyexec import ExecCounter, PyexecError, UnsupportedKernelError
 from pyexec.doctor import checks, exit_code
-from pyexec.errors import LOAD, check
+from pyexec.errors import LOAD, Action, check
 from pyexec.kernel import FEATURES, describe
 from pyexec.report import Report
 from pyexec.top import TopView
@@ -58,7 +58,7 @@ def test_this_kernel_uses_the_features_the_readme_table_says() -> None:
     used = {}
     for name, feature in FEATURES.items():
         with ExecCounter(max_entries=1, **feature.used_by) as counter:
-            used[name] = counter.features[name]
+            used[name] = counter.features_used[name]
     assert used == expected
 
 
@@ -66,7 +66,7 @@ def test_this_kernel_uses_the_features_the_readme_table_says() -> None:
 def test_an_avoided_feature_is_not_used() -> None:
     for name, feature in FEATURES.items():
         with ExecCounter(max_entries=1, avoid=[name], **feature.used_by) as counter:
-            assert counter.features[name] is False
+            assert counter.features_used[name] is False
 
 
 def test_avoid_takes_only_known_features() -> None:
@@ -79,7 +79,7 @@ def test_a_program_the_kernel_rejects_is_an_unsupported_kernel(code: int) -> Non
     with pytest.raises(UnsupportedKernelError, match=r"this kernel \(Linux .*\) rejected it.*pyexec doctor"):
         check(-code, LOAD)
     with pytest.raises(PyexecError) as other:  # the same errno elsewhere is not the verifier's verdict
-        check(-code, "read the exec_count map")
+        check(-code, Action("read the exec_count map"))
     assert not isinstance(other.value, UnsupportedKernelError)
 
 

@@ -34,8 +34,8 @@ def test_user_names() -> None:
 
 
 def test_the_cli_offers_the_library_choices() -> None:
-    from pyexec.cli import Key, Mode
-    from pyexec.counter import KEYS, MODES
+    from pyexec.cli.options import Key, Mode
+    from pyexec.model import KEYS, MODES
 
-    assert tuple(key.value for key in Key) == KEYS
-    assert tuple(mode.value for mode in Mode) == MODES
+    assert tuple(key.value for key in Key) == tuple(KEYS)
+    assert tuple(mode.value for mode in Mode) == tuple(MODES)

@@ -1,4 +1,4 @@
-"""The operator's commands: top, intervals, snapshots and diff, maps, doctor, trace-pipe."""
+"""The operator's commands: top, intervals, snapshots and diff, maps, doctor, debug-log."""
 
 from __future__ import annotations
 
@@ -215,11 +215,11 @@ def test_maps_lists_a_running_counter_with_its_fill(workdir: Path) -> None:
         for binary in binaries:
             posix_spawn_many(binary, 1)
         result = subprocess.run([*PYEXEC, "maps", "-f", "json"], capture_output=True, text=True, check=True)
-        assert len(counter.snapshot()) == 5
+        assert len(counter.counts()) == 5
     ours = [info for info in json.loads(result.stdout) if info["name"] == "exec_count" and info["max_entries"] == 1000]
     assert len(ours) == 1
     assert ours[0]["type"] == "hash" and ours[0]["entries"] == 5 and ours[0]["fill"] == 0.005
-    assert ours[0]["key_size"] == ffi.sizeof("struct exec_key") and ours[0]["value_size"] == 8 and ours[0]["memlock"] > 0
+    assert ours[0]["key_size"] == ffi.sizeof("struct exec_count_key") and ours[0]["value_size"] == 8 and ours[0]["memlock"] > 0
 
 
 @bpf
@@ -246,7 +246,7 @@ def test_doctor_without_capabilities_names_them_and_exits_77() -> None:
 
 @bpf
 def test_debug_prints_each_key_to_the_trace_pipe(true_binary: Path) -> None:
-    reader = subprocess.Popen([*PYEXEC, "trace-pipe"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader = subprocess.Popen([*PYEXEC, "debug-log"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert b"reading" in reader.stderr.readline()  # the pipe is open: what comes next is ours
         run_around(lambda: posix_spawn_many(true_binary, 2), "--duration", "1", "--debug")
@@ -258,7 +258,7 @@ def test_debug_prints_each_key_to_the_trace_pipe(true_binary: Path) -> None:
 
 
 def test_every_command_shows_an_example_in_its_help() -> None:
-    for command in ("run", "top", "diff", "maps", "doctor", "trace-pipe", "version"):
+    for command in ("run", "top", "diff", "maps", "doctor", "debug-log", "version"):
         result = subprocess.run([*PYEXEC, command, "--help"], capture_output=True, text=True, check=True)
         assert "Example" in result.stdout, command
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pyexec import CUT, ExecCounter, ExecStats
+from pyexec import CUT, ExecCounter, ExecLosses
 
 from pyexec.kernel import KEY_FEATURES
 
@@ -47,9 +47,9 @@ def assert_counted(counters, exec_call, invoked_name: str, stdin: int | None = N
     resolved, invoked = counters
     exe = exe_of_exec(exec_call, stdin=stdin)
     for counter in resolved:
-        assert counter.snapshot().get(exe) == 1, (exe, counter.features, counter.snapshot())
+        assert counter.counts().get(exe) == 1, (exe, counter.features_used, counter.counts())
     for counter in invoked:
-        assert counter.snapshot().get(invoked_name) == 1, (invoked_name, counter.features, counter.snapshot())
+        assert counter.counts().get(invoked_name) == 1, (invoked_name, counter.features_used, counter.counts())
     # Whole, not cut (the host's own executions may be cut meanwhile).
     for counter, name in [*((counter, exe) for counter in resolved), *((counter, invoked_name) for counter in invoked)]:
         assert [record.truncated for record in counter.records() if record.path == name] == [False]
@@ -182,7 +182,7 @@ def test_a_resolved_path_too_long_keeps_its_end_and_counts_truncated(
     binary.chmod(0o755)
     with ExecCounter(key="resolved", avoid=avoid, comm="sleeper") as resolved:  # the test's alone
         exe = exe_of_exec(lambda: os.execv(binary, [binary]))
-        counts, stats = resolved.snapshot(), resolved.stats()
+        counts, stats = resolved.counts(), resolved.losses()
     assert exe == str(binary) and len(os.fsencode(exe)) > 255
     # Marked where its start was lost: a resolved path otherwise always starts with "/".
     (kept,) = [path for path in counts if path.startswith(CUT + "/") and exe.endswith(path.removeprefix(CUT))]
@@ -199,11 +199,11 @@ def test_a_storm_through_a_symlink_is_exact_under_both_keys(true_binary: Path) -
     with both_keys(comm="link") as (resolved, invoked):  # the command name: the test's own executions
         run_concurrently((posix_spawn_many, link, per_worker), (fork_exec_many, link, per_worker))
         for counter in resolved:
-            assert counter.snapshot()[str(true_binary)] == 2 * per_worker, counter.features
-            assert str(link) not in counter.snapshot()
+            assert counter.counts()[str(true_binary)] == 2 * per_worker, counter.features_used
+            assert str(link) not in counter.counts()
         for counter in invoked:
-            assert counter.snapshot()[str(link)] == 2 * per_worker, counter.features
-        assert all(counter.stats() == ExecStats(0, 0, 0) for counter in (*resolved, *invoked))
+            assert counter.counts()[str(link)] == 2 * per_worker, counter.features_used
+        assert all(counter.losses() == ExecLosses(0, 0, 0) for counter in (*resolved, *invoked))
 
 
 ATTACKER = 54321  # a uid of the test's alone
@@ -219,7 +219,7 @@ def test_a_bind_mount_in_a_users_own_namespace_never_passes_for_a_host_path(publ
     with ExecCounter(uids=[ATTACKER]) as counter:
         attack = subprocess.run(["setpriv", f"--reuid={ATTACKER}", f"--regid={ATTACKER}", "--clear-groups",
                                  "unshare", "-Urm", "sh", "-c", script], capture_output=True, text=True, timeout=30)
-        counts = counter.snapshot()
+        counts = counter.counts()
     namespace = attack.stdout.strip()  # mnt:[4026532xxx], the attacker's namespace
     assert namespace.startswith("mnt:[") and namespace != os.readlink("/proc/self/ns/mnt"), attack.stderr
     assert counts[f"{namespace}/usr/bin/true"] == 1

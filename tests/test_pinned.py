@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pyexec import ExecCounter, UnsupportedKernelError, pinned
+from pyexec._contract import EXEC_PIN_LINK_PREFIX
 
 from .conftest import STORM, bpf, copy_true
 from .test_cli import PYEXEC
@@ -38,7 +39,7 @@ def kernel_objects(pin_dir: str) -> list[tuple[str, int]]:
     """The ids of the pinned maps, links and the programs of the links, from the kernel."""
     ids = []
     for name in os.listdir(pin_dir):
-        kind = "link" if name.startswith(pinned.LINK_PREFIX) else "map"
+        kind = "link" if name.startswith(EXEC_PIN_LINK_PREFIX) else "map"
         info = json.loads(subprocess.run(["bpftool", kind, "show", "pinned", f"{pin_dir}/{name}", "--json"],
                                          capture_output=True, text=True, check=True).stdout)
         ids.append((kind, info["id"]))
@@ -90,7 +91,7 @@ def test_pinned_counting_through_the_library_and_nothing_left_after_stop(workdir
     pinned.start(ExecCounter(key="invoked", path_prefix=str(workdir)), pin_dir)
     posix_spawn_many(binary, 3)
     with ExecCounter.open_pinned(pin_dir) as counter:
-        assert counter.snapshot() == {str(binary): 3}
+        assert counter.counts() == {str(binary): 3}
     posix_spawn_many(binary, 2)
     objects = kernel_objects(pin_dir)
     assert {kind for kind, _ in objects} == {"map", "link", "prog"}
@@ -104,7 +105,8 @@ def test_the_library_reads_a_pinned_counter_with_its_settings(workdir: Path, pin
     pyexec("start", "--pin-dir", pin_dir, "--path-prefix", str(workdir), "--by", "comm,path", "--key", "invoked")
     posix_spawn_many(binary, 4)
     with ExecCounter.open_pinned(pin_dir) as counter:
-        assert (counter.key, counter.by, counter.path_prefix) == ("invoked", ("path", "comm"), str(workdir))
+        settings = counter.settings
+        assert (settings.key, settings.by, settings.path_prefix) == ("invoked", ("path", "comm"), str(workdir))
         assert [(record.path, record.comm, record.count) for record in counter.records()] == [(str(binary), "true", 4)]
     assert pinned.is_running(pin_dir)  # closing a reader leaves the counter counting
     pinned.stop(pin_dir)
@@ -153,7 +155,7 @@ def test_a_pin_directory_of_another_layout_is_refused_and_left_as_it_is(pin_dir:
     # What another version of pyexec might leave: the same names, other shapes.
     os.mkdir(pin_dir, 0o700)
     for name, shape in (("exec_count", "type hash key 8 value 8 entries 4"),
-                        ("exec_stats", "type percpu_array key 4 value 24 entries 1"),
+                        ("exec_losses", "type percpu_array key 4 value 24 entries 1"),
                         ("uid_filter", "type hash key 4 value 1 entries 4"),
                         ("settings", "type array key 4 value 4 entries 1"),
                         ("link_count_exec", "type array key 4 value 4 entries 1")):

@@ -8,13 +8,13 @@ import json
 import os
 import time
 
-from pyexec import ExecStats
+from pyexec import ExecLosses
 from pyexec.report import printable, to_json
 
 from .conftest import report_of
 
 ODD = os.fsdecode(b'/opt/a,b "c"\nd\xff')
-REPORT = report_of({"/usr/bin/ls": 3, ODD: 3, "/usr/bin/cat": 9}, ExecStats(dropped=1, truncated=2, errors=0),
+REPORT = report_of({"/usr/bin/ls": 3, ODD: 3, "/usr/bin/cat": 9}, ExecLosses(dropped=1, truncated=2, errors=0),
                    duration_s=1.23456)
 
 
@@ -80,12 +80,13 @@ def test_summary_says_one_in_the_singular() -> None:
     assert one.summary().plain.startswith("1 execution of 1 binary in 2.0 s ·")
 
 
-def test_stats_subtract_field_by_field() -> None:
-    assert ExecStats(dropped=5, truncated=3, errors=1) - ExecStats(2, 3, 0) == ExecStats(3, 0, 1)
+def test_losses_subtract_field_by_field() -> None:
+    assert ExecLosses(dropped=5, truncated=3, errors=1) - ExecLosses(2, 3, 0) == ExecLosses(3, 0, 1)
 
 
 def test_a_table_of_100k_rows_prints_in_about_the_time_json_does(tmp_path) -> None:
-    from pyexec.cli import Output, OutputFormat, render
+    from pyexec.cli.options import OutputFormat
+    from pyexec.cli.output import Output, render
 
     report = report_of({f"/usr/lib/some/dir/binary{i}": i % 97 + 1 for i in range(100_000)})
     seconds = {}

@@ -1,0 +1,73 @@
+/* The exec counter's C API, as Python sees it: its loader (execcount.c, over
+ * the execcount skeleton) and its reader (count_reader.c, over the maps' file
+ * descriptors). cffi reads this file as part of its cdef. Every int-returning
+ * function returns 0 or a negative errno. */
+#pragma once
+#include <stdbool.h>
+#include "execcount.h"
+
+struct pyexec_counter;
+/* Reads a counter's maps: the loader's (pyexec_counter_reader), or a pinned
+ * counter's (pyexec_count_reader_open_pinned). */
+struct pyexec_count_reader;
+
+/* Opens, configures (the settings; the filters.uid_count uids of --uid) and
+ * loads the BPF program; counting starts on attach. */
+int pyexec_counter_load(const struct exec_settings *settings, const unsigned int *uids,
+			struct pyexec_counter **out);
+int pyexec_counter_attach(struct pyexec_counter *counter);
+/* Detaches, unloads and frees; NULL is fine. Pinned objects stay. */
+void pyexec_counter_destroy(struct pyexec_counter *counter);
+/* The kernel features the loaded program uses (those its settings need). */
+void pyexec_counter_features_used(const struct pyexec_counter *counter, struct exec_features *out);
+/* The counter's own reader, freed with it. */
+struct pyexec_count_reader *pyexec_counter_reader(struct pyexec_counter *counter);
+/* Pins the maps a reader needs and the attached links under dir (on bpffs):
+ * the kernel goes on counting with no process holding them. */
+int pyexec_counter_pin(struct pyexec_counter *counter, const char *dir);
+
+/* A reader of the counter pinned under dir; -EPROTO if another layout of
+ * pyexec pinned it. Closed with pyexec_count_reader_close. */
+int pyexec_count_reader_open_pinned(const char *dir, struct pyexec_count_reader **out);
+/* Closes a pinned reader; does nothing to a counter's own. */
+void pyexec_count_reader_close(struct pyexec_count_reader *reader);
+/* The settings as the BPF program reads them. */
+void pyexec_count_reader_settings(const struct pyexec_count_reader *reader, struct exec_settings *out);
+/* The uids of --uid, up to capacity of them. */
+int pyexec_count_reader_uids(const struct pyexec_count_reader *reader, unsigned int *out,
+			     unsigned int capacity, unsigned int *found);
+/* The run time and count of the counter's attached programs, summed (both 0
+ * unless kernel.bpf_stats_enabled is 1). */
+int pyexec_count_reader_run_time(const struct pyexec_count_reader *reader, unsigned long long *run_time_ns,
+				 unsigned long long *run_count);
+/* The kernel's id of the counter's exec_count map: what tells one counter from
+ * another, such as the one pinned at a directory now from the one opened there. */
+int pyexec_count_reader_map_id(const struct pyexec_count_reader *reader, unsigned int *id);
+
+/* One member of exec_count_key, copied from each key read: size bytes from
+ * offset, into out (capacity * size bytes). */
+struct pyexec_column {
+	unsigned int offset;
+	unsigned int size;
+	void *out;
+};
+
+/* exec_count as columns, in buffers the caller allocated with room for
+ * capacity entries. */
+struct pyexec_count_columns {
+	unsigned int capacity;
+	unsigned int found;        /* entries written */
+	char *paths;               /* capacity * EXEC_PATH_SIZE bytes; each path is followed by a NUL */
+	unsigned long paths_size;  /* bytes written to paths */
+	unsigned long long *counts;
+	struct pyexec_column *columns; /* the other members wanted */
+	unsigned int column_count;
+};
+
+/* Reads the whole of exec_count into out, in as few syscalls as the kernel
+ * allows (batches, or key by key where batch operations are missing). */
+int pyexec_count_reader_read(struct pyexec_count_reader *reader, struct pyexec_count_columns *out);
+/* Reads key by key from now on, as on kernels without batch map operations. */
+void pyexec_count_reader_use_per_key_reads(struct pyexec_count_reader *reader);
+/* Sums exec_losses over all CPUs. */
+int pyexec_count_reader_losses(struct pyexec_count_reader *reader, struct exec_losses *out);

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* The exec counter's loader: configures, loads, attaches and pins the
+ * execcount skeleton, and hands its maps to a reader. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include "count_reader_impl.h" /* before the skeleton, whose .rodata holds struct exec_settings */
+#include "execcount.skel.h"
+
+_Static_assert(offsetof(struct execcount_bpf__rodata, settings) == 0,
+	       "count_reader.c reads the settings at the start of a pinned .rodata");
+
+struct pyexec_counter {
+	struct execcount_bpf *skel;
+	struct exec_features features_used;
+	struct pyexec_count_reader reader;
+};
+
+const void *pyexec_execcount_object(size_t *size)
+{
+	return execcount_bpf__elf_bytes(size);
+}
+
+/* The .rodata settings and what they turn on, set between open and load. */
+static int configure(struct execcount_bpf *skel, const struct exec_settings *settings,
+		     struct exec_features allowed)
+{
+	struct exec_settings *rodata = (struct exec_settings *)&skel->rodata->settings;
+	bool attempts = settings->mode == EXEC_MODE_ATTEMPTS;
+	int err = settings->max_entries ? bpf_map__set_max_entries(skel->maps.exec_count, settings->max_entries) : 0;
+
+	if (err)
+		return err;
+	if (settings->filters.uid_count > EXEC_UID_FILTER_SIZE ||
+	    settings->filters.path_prefix_len >= EXEC_PATH_SIZE)
+		return -E2BIG;
+	*rodata = *settings;
+	rodata->layout = EXEC_LAYOUT;
+	rodata->max_entries = bpf_map__max_entries(skel->maps.exec_count);
+	rodata->allowed = allowed;
+	/* The syscall tracepoints are loaded, and tracefs needed, only for attempts. */
+	bpf_program__set_autoload(skel->progs.enter_execve, attempts);
+	bpf_program__set_autoload(skel->progs.enter_execveat, attempts);
+	bpf_program__set_autoload(skel->progs.exit_execve, attempts);
+	bpf_program__set_autoload(skel->progs.exit_execveat, attempts);
+	if (!attempts)
+		bpf_map__set_max_entries(skel->maps.exec_calls, 1);
+	return 0;
+}
+
+/* Opens, configures and loads the skeleton with these features allowed. */
+static int load(const struct exec_settings *settings, const unsigned int *uids,
+		struct exec_features allowed, struct execcount_bpf **out)
+{
+	struct execcount_bpf *skel = execcount_bpf__open();
+	int err;
+
+	if (!skel)
+		return -errno;
+	err = configure(skel, settings, allowed);
+	if (!err)
+		err = execcount_bpf__load(skel);
+	if (!err)
+		err = pyexec_fill_uids(bpf_map__fd(skel->maps.uid_filter), uids, settings->filters.uid_count);
+	if (err) {
+		execcount_bpf__destroy(skel);
+		return err;
+	}
+	*out = skel;
+	return 0;
+}
+
+int pyexec_counter_load(const struct exec_settings *settings, const unsigned int *uids,
+			struct pyexec_counter **out)
+{
+	struct exec_features allowed = pyexec_probe_features(settings->allowed);
+	bool resolved = settings->key == EXEC_KEY_RESOLVED;
+	struct pyexec_counter *counter;
+	struct execcount_bpf *skel = NULL;
+	struct pyexec_count_reader *reader;
+	int err = -EINVAL;
+
+	counter = calloc(1, sizeof(*counter));
+	if (!counter)
+		return -ENOMEM;
+	/* Only --key invoked reads names by loads; whether the verifier allows
+	 * them (6.17) is known only by trying. */
+	allowed.name_loads = allowed.name_loads && !resolved;
+	if (allowed.name_loads) {
+		pyexec_log_quiet = pyexec_log_warnings_only(); /* --verbose shows the try too */
+		err = load(settings, uids, allowed, &skel);
+		pyexec_log_quiet = false;
+		allowed.name_loads = !err;
+	}
+	if (!skel)
+		err = load(settings, uids, allowed, &skel);
+	if (err) {
+		free(counter);
+		return err;
+	}
+	counter->skel = skel;
+	counter->features_used = allowed;
+	counter->features_used.iterators = allowed.iterators && resolved && pyexec_calls_kfuncs(skel->progs.count_exec);
+	counter->features_used.task_btf = allowed.task_btf && settings->mode == EXEC_MODE_ATTEMPTS;
+	counter->features_used.ancestor_cgroup = allowed.ancestor_cgroup && settings->filters.cgroup;
+	reader = &counter->reader;
+	reader->count_fd = bpf_map__fd(skel->maps.exec_count);
+	reader->losses_fd = bpf_map__fd(skel->maps.exec_losses);
+	reader->uid_fd = bpf_map__fd(skel->maps.uid_filter);
+	reader->prog_count = pyexec_program_fds(skel->obj, reader->prog_fds, PYEXEC_MAX_PROGRAMS);
+	memcpy(&reader->settings, (const void *)&skel->rodata->settings, sizeof(reader->settings));
+	*out = counter;
+	return 0;
+}
+
+int pyexec_counter_attach(struct pyexec_counter *counter)
+{
+	return execcount_bpf__attach(counter->skel);
+}
+
+void pyexec_counter_destroy(struct pyexec_counter *counter)
+{
+	if (!counter)
+		return;
+	execcount_bpf__destroy(counter->skel);
+	free(counter);
+}
+
+struct pyexec_count_reader *pyexec_counter_reader(struct pyexec_counter *counter)
+{
+	return &counter->reader;
+}
+
+void pyexec_counter_features_used(const struct pyexec_counter *counter, struct exec_features *out)
+{
+	*out = counter->features_used;
+}
+
+int pyexec_counter_pin(struct pyexec_counter *counter, const char *dir)
+{
+	struct execcount_bpf *skel = counter->skel;
+	struct bpf_map *const maps[] = {skel->maps.exec_count, skel->maps.exec_losses, skel->maps.uid_filter,
+					skel->maps.rodata};
+	const char *const names[] = {EXEC_PIN_COUNT, EXEC_PIN_LOSSES, EXEC_PIN_UIDS, EXEC_PIN_SETTINGS};
+
+	return pyexec_pin_object(skel->skeleton, dir, maps, names, sizeof(maps) / sizeof(maps[0]));
+}
