@@ -38,7 +38,7 @@ LIBBPF_DEP := $(LIBBPF_A)
 BPF_INCLUDES := -I$(BUILD) -Icsrc -I$(LIBBPF_PREFIX)/include
 endif
 
-.PHONY: deps check-deps build artifacts run test test-wheel test-kernels bench wheel daemonset sdist clean
+.PHONY: deps check-deps build artifacts run test lint test-wheel test-kernels bench wheel daemonset sdist clean
 
 ## deps: install the missing Debian packages (quiet when none is missing)
 deps:
@@ -109,7 +109,7 @@ $(VENV)/bin/python:
 $(VENV)/.installed: $(VENV)/bin/python pyproject.toml setup.py build.py $(SHIM_SOURCES) \
 		$(SKELETONS) $(BUILD)/programs.h $(LIBBPF_DEP)
 	@echo "  PIP      pyexec (editable) into $(VENV)"
-	@$(VENV)/bin/pip install -q --no-build-isolation -e '.[test]'
+	@$(VENV)/bin/pip install -q --no-build-isolation -e '.[test,lint]'
 	@touch $@
 
 # The package's bytecode, as a regular install writes it: an editable install
@@ -134,6 +134,11 @@ TEST_PACKAGES := prometheus
 test: build $(BUILD)/tests/sleeper
 	@scripts/deps.sh $(TEST_PACKAGES)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+## lint: ruff on the Python, mypy on the package (it says it is typed)
+lint: build
+	$(VENV)/bin/ruff check pyexec tests bench scripts build.py
+	$(VENV)/bin/mypy
 
 # A static program the tests exec (a path walk must see it exec'd, whatever its libc).
 $(BUILD)/tests/sleeper: tests/sleeper.c

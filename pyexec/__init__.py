@@ -33,7 +33,7 @@ _PUBLIC = {
     "PyexecError": "errors",
     "UnsupportedKernelError": "errors",
 }
-__all__ = sorted(_PUBLIC)
+__all__ = sorted(_PUBLIC)  # noqa: PLE0605  (the names _PUBLIC lists, imported on first use)
 
 
 def __getattr__(name: str) -> object:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import pwd
 import re
-from functools import lru_cache
+from collections.abc import Iterator
+from functools import lru_cache, cache
 
 
-@lru_cache(maxsize=None)
+@cache
 def user_name(uid: int) -> str | None:
     try:
         return pwd.getpwuid(uid).pw_name
@@ -56,8 +57,10 @@ class CgroupNames:
         except OSError:
             return None
 
-    def _walk(self):
+    def _walk(self) -> Iterator[tuple[int, str]]:
         root = self._root
+        if root is None:
+            return
         for directory, _, _ in os.walk(root):
             try:
                 inode = os.stat(directory).st_ino

@@ -68,7 +68,7 @@ class Settings:
         if not avoid <= FEATURES.keys():
             raise ArgumentError("avoid", f"avoid takes kernel features among {', '.join(FEATURES)}, "
                                 f"not {sorted(avoid)!r}")
-        normal = {"by": tuple(name for name in BREAKDOWNS if name in self.by), "uids": uids, "avoid": avoid}
+        normal: dict[str, Any] = {"by": tuple(name for name in BREAKDOWNS if name in self.by), "uids": uids, "avoid": avoid}
         if self.cgroup is not None:
             normal["cgroup_id"], normal["cgroup_level"] = _cgroup_filter(self.cgroup)
         for name, value in normal.items():

@@ -10,7 +10,8 @@ import termios
 import threading
 import time
 import tty
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from rich.console import Console, ConsoleOptions, Group
 from rich.measure import Measurement

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pyexec.model import ExecLosses
+from pyexec.model import NO_LOSSES, ExecLosses
 from pyexec.kernel import KEY_FEATURES
 from pyexec.names import cgroup2_root
 from pyexec.report import Report
@@ -28,7 +28,7 @@ bpf = pytest.mark.skipif(
 )
 
 
-def report_of(counts: dict[str, int] | list[str], losses: ExecLosses = ExecLosses(0, 0, 0),
+def report_of(counts: dict[str, int] | list[str], losses: ExecLosses = NO_LOSSES,
               duration_s: float = 1.0) -> Report:
     """A report by path of made-up counts, none of them cut (a list: each path once)."""
     if isinstance(counts, list):

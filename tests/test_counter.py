@@ -279,14 +279,14 @@ def test_close_while_another_thread_reads_never_crashes() -> None:
         counter = ExecCounter().start()
         outcomes: list[str] = []
 
-        def read() -> None:
+        def read(counter: ExecCounter, outcomes: list[str]) -> None:
             try:
                 while True:
                     counter.counts()
             except PyexecError:  # closed: "not started"
                 outcomes.append("stopped cleanly")
 
-        reader = threading.Thread(target=read)
+        reader = threading.Thread(target=read, args=(counter, outcomes))
         reader.start()
         time.sleep(0.02)
         counter.close()

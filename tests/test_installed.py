@@ -63,4 +63,4 @@ def test_the_installed_command_counts_with_nothing_but_its_venv_on_path(workdir:
         subprocess.run([binary], check=True)
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 0, stderr
-    assert '"counts": [{"path": "%s", "truncated": false, "count": 5}]' % binary in stdout
+    assert f'"counts": [{{"path": "{binary}", "truncated": false, "count": 5}}]' in stdout

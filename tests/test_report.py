@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import os
+import subprocess
+import sys
 import time
 
 from pyexec import ExecLosses
@@ -110,3 +112,35 @@ def test_no_two_names_are_shown_alike_in_a_table() -> None:
     assert all(text.isprintable() for text in shown)
     table = report_of(names).table().plain
     assert all(text in table for text in shown)
+
+
+def test_report_snapshot_and_diff_need_no_compiled_extension(tmp_path) -> None:
+    # A finder that refuses the extension: importing it raises.
+    script = '''
+import sys
+
+class NoExtension:
+    def find_spec(self, name, path=None, target=None):
+        if name == "pyexec._shim":
+            raise ImportError("the compiled extension is out of reach in this test")
+
+sys.meta_path.insert(0, NoExtension())
+from pyexec.model import NO_LOSSES
+from pyexec.report import Report
+from pyexec.settings import Settings
+from pyexec.snapshot import save
+
+before, after = sys.argv[1:3]
+save(Report([{"path": "/usr/bin/ls", "truncated": False, "count": 2}], NO_LOSSES, 1.0), before)
+save(Report([{"path": "/usr/bin/ls", "truncated": False, "count": 5}], NO_LOSSES, 1.0), after)
+assert Settings(by=("uid", "path")).by == ("path", "uid")
+from pyexec.cli import main
+
+main(["diff", before, after, "--format", "json"])
+'''
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "a.json"), str(tmp_path / "b.json")],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    (change,) = json.loads(result.stdout)["changes"]
+    assert (change["path"], change["old"], change["new"]) == ("/usr/bin/ls", 2, 5)
+    assert "pyexec._shim" not in result.stderr

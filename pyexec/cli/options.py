@@ -11,19 +11,20 @@ import math
 import pwd
 import signal
 import threading
-from typing import Annotated, Any, Iterator, Optional
+from typing import Annotated, Any, Optional
+from collections.abc import Iterator
 
 import typer
 
 from ..errors import ArgumentError
 from ..kernel import FEATURES
 from ..model import BREAKDOWNS, KEYS, MODES
-from ..settings import DEFAULT_MAX_ENTRIES, MAX_ENTRIES_LIMIT, PIN_DIRECTORY, Settings
+from ..settings import DEFAULT_MAX_ENTRIES, MAX_ENTRIES_LIMIT, Settings
 
 
 def choices(name: str, values: Any) -> Any:
     """Typer's choices of an option: these names, as an enum of strings."""
-    return enum.Enum(name, {value: value for value in values}, type=str)  # type: ignore[misc]
+    return enum.Enum(name, {value: value for value in values}, type=str)
 
 
 Key = choices("Key", KEYS)
@@ -69,7 +70,7 @@ def parse_by(value: str) -> tuple[str, ...]:
 # The options of the commands that count (run, top, start, serve), declared once.
 COUNTING = "What to count"
 KeyOption = Annotated[
-    Key,
+    Key,  # type: ignore[valid-type]  # an enum made at run time, from the library's choices
     typer.Option(
         help="resolved: the file executed, symlinks and mounts resolved (a script counts as its "
         "interpreter); invoked: the name given to exec, as given.",
@@ -77,7 +78,7 @@ KeyOption = Annotated[
     ),
 ]
 ModeOption = Annotated[
-    Mode,
+    Mode,  # type: ignore[valid-type]
     typer.Option(
         help="exec: successful executions; attempts: every execve/execveat call with its outcome "
         "(a failed one under the name it was given).",
@@ -133,7 +134,7 @@ DebugOption = Annotated[
 ]
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show libbpf's log on stderr.")]
 AvoidOption = Annotated[
-    Optional[list[Feature]],
+    Optional[list[Feature]],  # type: ignore[valid-type]
     typer.Option(
         metavar="FEATURE",
         help="Do not use this kernel feature even where the kernel has it, but its fallback "
@@ -202,8 +203,8 @@ def counting(command: Any) -> Any:
 
 PinDirOption = Annotated[str, typer.Option(help="Where the counter is pinned, on bpffs.")]
 TopOption = Annotated[Optional[int], typer.Option(min=1, help="Show only the N most executed.")]
-FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="How to print the counts.")]
-DocumentFormatOption = Annotated[DocumentFormat, typer.Option("--format", "-f")]
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="How to print the counts.")]  # type: ignore[valid-type]
+DocumentFormatOption = Annotated[DocumentFormat, typer.Option("--format", "-f")]  # type: ignore[valid-type]
 
 
 @contextlib.contextmanager

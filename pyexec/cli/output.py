@@ -3,7 +3,7 @@
 
 import io
 import sys
-from typing import TYPE_CHECKING, Any, BinaryIO, Optional
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Optional, cast
 
 from .. import outfile
 from ..errors import PyexecError
@@ -78,7 +78,7 @@ class Output:
             # In a pipe or a file, long paths stay on one line rather than fold at 80 columns,
             # and lines end without the padding that aligns a table's last column.
             self._console = Console(
-                file=text if terminal else TrimmedLines(text),
+                file=text if terminal else cast(IO[str], TrimmedLines(text)),
                 highlight=False, soft_wrap=True, width=None if terminal else 1 << 16,
                 force_terminal=False if not terminal else None,
             )
