@@ -20,9 +20,8 @@ CSRC = ROOT / "csrc"
 BUILD = ROOT / "build"
 
 
-# What Python sees of the C: the contracts (what the kernel shares), then the shim's API.
-CONTRACTS = ("contract.h", "execcount.h")
-CDEF_HEADERS = (*CONTRACTS, "program.h", "counter.h")
+# The BPF programs, as the Makefile's PROGRAMS names them (build/programs.h, which make artifacts writes).
+PROGRAMS_HEADER = BUILD / "programs.h"
 STRING_DEFINE = re.compile(r'#define (\w+) ("[^"]*")')
 INTEGER_DEFINE = re.compile(r"#define (\w+) (\d+)\b")
 ENUMERATOR = re.compile(r"^\s*(\w+) = (\d+),")
@@ -79,15 +78,20 @@ static_deps = os.environ.get("STATIC_DEPS")  # make wheel: libbpf, libelf and zl
 make_settings = ["LIBBPF=prebuilt", f"LIBBPF_PREFIX={static_deps}"] if static_deps else []
 subprocess.run(["make", "-s", "-C", str(ROOT), "check-deps", "artifacts", *make_settings], check=True)
 
-write_contract(ROOT / "pyexec" / "_contract.py", *CONTRACTS)
+programs = re.findall(r"X\((\w+)\)", PROGRAMS_HEADER.read_text())
+# What Python sees of the C: the contracts (what the kernel shares), then each loader's API:
+# csrc/NAME.h and csrc/NAME_api.h of each program.
+contracts = ("contract.h", *(f"{name}.h" for name in programs))
+apis = ("program.h", *(f"{name}_api.h" for name in programs))
+write_contract(ROOT / "pyexec" / "_contract.py", *contracts)
 
 ffibuilder = FFI()
-ffibuilder.cdef(cdef_text(*CDEF_HEADERS))
+ffibuilder.cdef(cdef_text(*contracts, *apis))
 ffibuilder.cdef('extern "Python+C" void pyexec_libbpf_log(int level, const char *message);')
 flags = libbpf_flags()
 ffibuilder.set_source(
     "pyexec._shim",
-    '#include "program.h"\n#include "counter.h"',
+    "".join(f'#include "{header}"\n' for header in apis),
     # setuptools wants them relative to setup.py
     sources=sorted(str(source.relative_to(ROOT)) for source in CSRC.glob("*.c") if not source.name.endswith(".bpf.c")),
     include_dirs=[str(CSRC), str(BUILD), *flags.pop("include_dirs", [])],

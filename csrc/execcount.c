@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
-#include "count_reader_impl.h" /* before the skeleton, whose .rodata holds struct exec_settings */
+#include "execcount_reader.h" /* before the skeleton, whose .rodata holds struct exec_settings */
 #include "execcount.skel.h"
 
 _Static_assert(offsetof(struct execcount_bpf__rodata, settings) == 0,
-	       "count_reader.c reads the settings at the start of a pinned .rodata");
+	       "execcount_reader.c reads the settings at the start of a pinned .rodata");
 
 struct pyexec_counter {
 	struct execcount_bpf *skel;

@@ -197,7 +197,7 @@ def test_max_entries_is_applied_and_validated() -> None:
         settings = ffi.new("struct exec_settings *")
         lib.pyexec_count_reader_settings(counter._reader, settings)
         assert settings.max_entries == 100
-    assert ExecCounter().max_entries == DEFAULT_MAX_ENTRIES
+    assert ExecCounter().settings.max_entries == DEFAULT_MAX_ENTRIES
     with pytest.raises(ValueError, match="max_entries"):
         ExecCounter(max_entries=0)
     # About 1.3 TiB for the kernel's map and the read buffers: refused before any load.

@@ -1,5 +1,5 @@
 /* The exec counter's C API, as Python sees it: its loader (execcount.c, over
- * the execcount skeleton) and its reader (count_reader.c, over the maps' file
+ * the execcount skeleton) and its reader (execcount_reader.c, over the maps' file
  * descriptors). cffi reads this file as part of its cdef. Every int-returning
  * function returns 0 or a negative errno. */
 #pragma once

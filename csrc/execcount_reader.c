@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
-#include "count_reader_impl.h"
+#include "execcount_reader.h"
 
 /* Where the skeleton's .rodata holds the settings: they are its only global. */
 #define SETTINGS_OFFSET 0

@@ -1,6 +1,6 @@
 /* The exec counter's reader, as its loader fills one in (not seen by cffi). */
 #pragma once
-#include "counter.h"
+#include "execcount_api.h"
 #include "program_impl.h"
 
 /* Entries read per syscall: small enough for the buffers to stay in cache
