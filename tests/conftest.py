@@ -21,6 +21,9 @@ IN_CI = os.environ.get("CI") == "true"
 EMULATED = bool(os.environ.get("PYEXEC_KERNEL"))
 STORM = 100 if EMULATED else 1000  # execs per worker in a storm
 NOBODY = 65534
+# Uids of this test session's alone, with no passwd entry: a workload run as one of
+# them is this session's, even while another session of the suite runs beside it.
+OWN_UIDS = range(1_000_000 + os.getpid() * 4, 1_000_000 + os.getpid() * 4 + 4)
 
 # BPF tests need root; they skip without it, except in CI, where they must run.
 bpf = pytest.mark.skipif(

@@ -15,13 +15,13 @@ import pytest
 from pyexec import ExecCounter
 from pyexec.report import rows_from_records
 
-from .conftest import bpf, copy_true
+from .conftest import OWN_UIDS, bpf, copy_true
 from .workload import exec_in_child
 
 pytestmark = bpf
 
 RUNS = 3
-STORM_UID = 54321  # no process but the test's runs as it
+STORM_UID = OWN_UIDS[1]  # no process but the test's runs as it
 
 
 @pytest.mark.kernels

@@ -21,7 +21,7 @@ import pytest
 from pyexec.exporter import OTHER
 from pyexec.report import printable
 
-from .conftest import IN_CI, bpf, copy_true
+from .conftest import IN_CI, OWN_UIDS, bpf, copy_true
 from .test_cli import PYEXEC
 from .test_pinned import kernel_objects, left, pyexec
 from .workload import become, exec_in_child, fork_exec_after, posix_spawn_many
@@ -42,11 +42,14 @@ def serving() -> Iterator:
     processes = []
 
     def start(*args: str) -> tuple[subprocess.Popen, str]:
-        port = free_port()
-        process = subprocess.Popen([*PYEXEC, "serve", "--listen", f"127.0.0.1:{port}", *args],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        processes.append(process)
-        line = process.stderr.readline()
+        for _ in range(5):  # another process may take the free port before serve binds it
+            port = free_port()
+            process = subprocess.Popen([*PYEXEC, "serve", "--listen", f"127.0.0.1:{port}", *args],
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            processes.append(process)
+            line = process.stderr.readline()
+            if "Address already in use" not in line:
+                break
         assert "serving" in line, line + process.stderr.read()
         return process, f"http://127.0.0.1:{port}/metrics"
 
@@ -73,6 +76,19 @@ def stopped(process: subprocess.Popen) -> None:
     assert process.returncode == 0, stderr
 
 
+def serves_from(port: int, data: str, process: subprocess.Popen) -> bool:
+    """Whether the Prometheus at port is this process, keeping its data in data (not
+    another that got the port first): waits until it answers, or exits."""
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/status/flags", timeout=5) as response:
+                return json.load(response)["data"]["storage.tsdb.path"] == data
+        except OSError:  # not up yet
+            time.sleep(0.2)
+    return False
+
+
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator:
     """Starts Prometheus on loopback scraping a target every second; yields a function
@@ -86,16 +102,22 @@ def prometheus(tmp_path: Path) -> Iterator:
 
     def start(target: str):
         parts = urllib.parse.urlsplit(target)
-        port = free_port()
         config = tmp_path / "prometheus.yml"
         config.write_text(json.dumps({  # YAML is a superset of JSON
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
             "scrape_configs": [{"job_name": "pyexec", "metrics_path": parts.path,
                                 "static_configs": [{"targets": [parts.netloc]}]}],
         }))
-        processes.append(subprocess.Popen(
-            [binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
-             f"--storage.tsdb.path={tmp_path / 'data'}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        data = str(tmp_path / "data")
+        for _ in range(5):  # another Prometheus (another session's) may take the free port first
+            port = free_port()
+            processes.append(subprocess.Popen(
+                [binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
+                 f"--storage.tsdb.path={data}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            if serves_from(port, data, processes[-1]):
+                break
+            processes[-1].kill()  # it lets go of the data directory before the next one takes it
+            processes[-1].wait()
 
         def query(promql: str, expected: float) -> float:
             """The value of promql once it is expected, or the last one after 60 s."""
@@ -251,7 +273,7 @@ def test_the_bpf_programs_own_cost_is_exported_while_the_kernel_keeps_it(workdir
     assert samples["pyexec_bpf_runs_total"] >= 5 and samples["pyexec_bpf_run_seconds_total"] > 0
 
 
-HOSTILE_UID = 54321  # no user of that uid: nor in the passwd file
+HOSTILE_UID = OWN_UIDS[0]  # no user of that uid: nor in the passwd file
 
 
 def exec_as(uid: int, directory: str, name: bytes, times: int) -> None:

@@ -21,7 +21,7 @@ from pyexec import CUT, ExecCounter, ExecLosses
 
 from pyexec.kernel import KEY_FEATURES
 
-from .conftest import STORM, bpf, deep_directory
+from .conftest import OWN_UIDS, STORM, bpf, deep_directory
 from .workload import exe_of_exec, fork_exec_many, posix_spawn_many, run_concurrently
 
 pytestmark = bpf
@@ -206,7 +206,7 @@ def test_a_storm_through_a_symlink_is_exact_under_both_keys(true_binary: Path) -
         assert all(counter.losses() == ExecLosses(0, 0, 0) for counter in (*resolved, *invoked))
 
 
-ATTACKER = 54321  # a uid of the test's alone
+ATTACKER = OWN_UIDS[2]  # a uid of the test's alone
 
 
 def test_a_bind_mount_in_a_users_own_namespace_never_passes_for_a_host_path(public_true: Path) -> None:
