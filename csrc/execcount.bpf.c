@@ -111,6 +111,13 @@ static __always_inline void fill_and_count(struct exec_count_key *key, struct ta
 		bpf_printk("pyexec: counted %s (outcome %d)", key->path, key->outcome);
 }
 
+/* Whether the key or --path-prefix needs the path (settings alone: the verifier
+ * prunes what this turns off). */
+static __always_inline bool path_wanted(void)
+{
+	return (settings.by & EXEC_BY_PATH) || settings.filters.path_prefix_len;
+}
+
 /* Puts the path in the key (if it or --path-prefix needs one): resolved from
  * file, or else the name given to exec, in kernel or user memory. Then fills in
  * the other fields and counts the key, unless a filter leaves it out. */
@@ -120,7 +127,7 @@ static __always_inline void count_exec_key(struct exec_count_key *key, struct ta
 {
 	bool complete = true;
 
-	if ((settings.by & EXEC_BY_PATH) || settings.filters.path_prefix_len) {
+	if (path_wanted()) {
 		if (file) {
 			complete = resolve_path(file, key->path);
 		} else if (!name || read_name(name, user, key->path, &complete)) {
@@ -143,7 +150,7 @@ int BPF_PROG(count_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	if (!wanted(task, true))
 		return 0;
 	__builtin_memset(&key, 0, sizeof(key));
-	if (settings.key == EXEC_KEY_RESOLVED && ((settings.by & EXEC_BY_PATH) || settings.filters.path_prefix_len))
+	if (settings.key == EXEC_KEY_RESOLVED && path_wanted())
 		key.mnt_ns = foreign_mount_namespace(bprm->file, task);
 	/* bprm->file is what /proc/PID/exe names: for a #! script, its interpreter. */
 	count_exec_key(&key, task, true, settings.key == EXEC_KEY_RESOLVED ? bprm->file : NULL,

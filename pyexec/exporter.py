@@ -188,7 +188,7 @@ class _Connections:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.waiting: dict[asyncio.StreamWriter, float | None] = {}
-        self.starting = 0  # accepted, not yet in waiting
+        self.starting = 0  # accepted, not yet in waiting: between accepted() and added() or dropped()
         self.closing: set[asyncio.StreamWriter] = set()  # closed to make room, not yet gone
 
     def room(self) -> bool:
@@ -204,7 +204,14 @@ class _Connections:
             writer.transport.abort()
         return False
 
-    def add(self, writer: asyncio.StreamWriter) -> None:
+    def accepted(self) -> None:
+        self.starting += 1
+
+    def dropped(self) -> None:
+        """An accepted connection that failed before it could wait for a request."""
+        self.starting -= 1
+
+    def added(self, writer: asyncio.StreamWriter) -> None:
         self.starting -= 1
         self.waiting[writer] = time.monotonic()
 
@@ -217,7 +224,7 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, me
                   connections: _Connections, render: concurrent.futures.Executor,
                   request_seconds: float) -> None:
     loop = asyncio.get_running_loop()
-    connections.add(writer)
+    connections.added(writer)
     try:
         while True:
             connections.waiting[writer] = time.monotonic()
@@ -292,7 +299,7 @@ def serve(counter: ExecCounter | PinnedCounter, host: str, port: int, max_series
         try:
             reader, writer = await asyncio.open_connection(sock=client, limit=MAX_REQUEST_BYTES)
         except OSError:
-            connections.starting -= 1
+            connections.dropped()
             client.close()
             return
         await _answer(reader, writer, metrics, connections, render, request_seconds)
@@ -320,7 +327,7 @@ def serve(counter: ExecCounter | PinnedCounter, host: str, port: int, max_series
                 pause()
                 return
             client.setblocking(False)
-            connections.starting += 1
+            connections.accepted()
             task = loop.create_task(connection(client))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
