@@ -42,4 +42,7 @@ struct exec_losses {
 	unsigned long long dropped;   /* a map was full: the update failed */
 	unsigned long long truncated; /* the path did not fit */
 	unsigned long long errors;    /* reading the path failed */
+	unsigned long long missed;    /* the kernel did not run the program (it was running on
+	                               * that CPU already): never written by a program, the
+	                               * reader adds the kernel's own count (recursion_misses) */
 };

@@ -69,5 +69,5 @@ struct pyexec_count_columns {
 int pyexec_count_reader_read(struct pyexec_count_reader *reader, struct pyexec_count_columns *out);
 /* Reads key by key from now on, as on kernels without batch map operations. */
 void pyexec_count_reader_use_per_key_reads(struct pyexec_count_reader *reader);
-/* Sums exec_losses over all CPUs. */
+/* Sums exec_losses over all CPUs, and the times the kernel skipped the programs. */
 int pyexec_count_reader_losses(struct pyexec_count_reader *reader, struct exec_losses *out);

@@ -8,6 +8,8 @@
 #include <bpf/bpf.h>
 #include "execcount_reader.h"
 
+_Static_assert(sizeof(struct exec_losses) % sizeof(__u64) == 0, "struct exec_losses is u64 counts alone");
+
 /* Where the skeleton's .rodata holds the settings: they are its only global. */
 #define SETTINGS_OFFSET 0
 
@@ -222,11 +224,11 @@ int pyexec_count_reader_losses(struct pyexec_count_reader *reader, struct exec_l
 	if (err)
 		goto out;
 	memset(out, 0, sizeof(*out));
-	for (cpu = 0; cpu < cpus; cpu++) {
-		out->dropped += per_cpu[cpu].dropped;
-		out->truncated += per_cpu[cpu].truncated;
-		out->errors += per_cpu[cpu].errors;
-	}
+	/* Field by field, whichever fields struct exec_losses has: each is a u64 count. */
+	for (cpu = 0; cpu < cpus; cpu++)
+		for (size_t i = 0; i < sizeof(*out) / sizeof(__u64); i++)
+			((__u64 *)out)[i] += ((const __u64 *)&per_cpu[cpu])[i];
+	err = pyexec_recursion_misses(reader->prog_fds, reader->prog_count, &out->missed);
 out:
 	free(per_cpu);
 	return err;

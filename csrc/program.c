@@ -205,6 +205,21 @@ int pyexec_run_time(const int *fds, unsigned int count, unsigned long long *run_
 	return 0;
 }
 
+int pyexec_recursion_misses(const int *fds, unsigned int count, unsigned long long *misses)
+{
+	*misses = 0;
+	for (unsigned int i = 0; i < count; i++) {
+		struct bpf_prog_info info = {};
+		__u32 info_len = sizeof(info);
+		int err = bpf_prog_get_info_by_fd(fds[i], &info, &info_len);
+
+		if (err)
+			return err;
+		*misses += info.recursion_misses;
+	}
+	return 0;
+}
+
 unsigned int pyexec_program_fds(const struct bpf_object *obj, int *fds, unsigned int capacity)
 {
 	struct bpf_program *prog;

@@ -35,6 +35,9 @@ int pyexec_map_id(int fd, unsigned int *id);
 /* The run time and count of these programs, summed. */
 int pyexec_run_time(const int *fds, unsigned int count, unsigned long long *run_time_ns,
 		    unsigned long long *run_count);
+/* How many times the kernel skipped these programs, summed (0 before Linux 5.12, which
+ * does not count them). */
+int pyexec_recursion_misses(const int *fds, unsigned int count, unsigned long long *misses);
 /* The fds of an object's loaded programs, up to capacity. */
 unsigned int pyexec_program_fds(const struct bpf_object *obj, int *fds, unsigned int capacity);
 /* The uid_filter map of --uid: filled before attach, read back from a pin. */

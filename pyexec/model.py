@@ -125,6 +125,9 @@ class ExecLosses:
     dropped: int = field(metadata={"meaning": "Executions not counted: the kernel refused to insert their key"})
     truncated: int = field(metadata={"meaning": "Executions counted under a path cut to fit"})
     errors: int = field(metadata={"meaning": "Executions not counted: their file name could not be read"})
+    # Newer than the others: a snapshot saved before it was counted has none (0).
+    missed: int = field(default=0, metadata={
+        "meaning": "Executions not counted: the kernel did not run the BPF program, already running on that CPU"})
 
     def __sub__(self, earlier: ExecLosses) -> ExecLosses:
         """What was lost between two readings."""
@@ -135,4 +138,4 @@ class ExecLosses:
         return {loss.name: loss.metadata["meaning"] for loss in fields(ExecLosses)}
 
 
-NO_LOSSES = ExecLosses(0, 0, 0)
+NO_LOSSES = ExecLosses(0, 0, 0, 0)

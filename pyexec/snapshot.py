@@ -89,7 +89,7 @@ def load(path: str) -> tuple[Report, dict[str, Any]]:
             raise SnapshotError(f"{path} is a damaged pyexec snapshot: {field!r} is missing or not {_KIND_NAMES[kind]}")
     stats, by = document["stats"], tuple(document["by"])
     for name in fields(ExecLosses):
-        if not isinstance(stats.get(name.name), int):
+        if not isinstance(stats.get(name.name, name.default), int):
             raise SnapshotError(f"{path} is a damaged pyexec snapshot: 'stats' lacks the count {name.name!r}")
     if not all(name in BREAKDOWNS for name in by):
         raise SnapshotError(f"{path} is a damaged pyexec snapshot: 'by' names a field other than {', '.join(BREAKDOWNS)}")
@@ -100,7 +100,7 @@ def load(path: str) -> tuple[Report, dict[str, Any]]:
             raise SnapshotError(f"{path} is a damaged pyexec snapshot: count {number} {problem}")
     report = Report(
         rows=document["counts"],
-        losses=ExecLosses(**{name.name: stats[name.name] for name in fields(ExecLosses)}),
+        losses=ExecLosses(**{name.name: stats.get(name.name, name.default) for name in fields(ExecLosses)}),
         duration_s=float(document["duration_s"]),
         by=by,
         mode=document["mode"],

@@ -58,13 +58,13 @@ def test_json_counts_a_workload_started_after_attach(true_binary: Path) -> None:
     result = json.loads(stdout)
     assert set(result) == {
         "host", "key", "mode", "by", "filters", "start", "end",
-        "counts", "total", "distinct", "dropped", "truncated", "errors", "duration_s"
+        "counts", "total", "distinct", "dropped", "truncated", "errors", "missed", "duration_s"
     }
     counts = {entry["path"]: entry["count"] for entry in result["counts"]}
     assert counts[str(true_binary)] == 7
     assert result["total"] == sum(counts.values())
     assert result["distinct"] == len(counts)
-    assert (result["dropped"], result["truncated"], result["errors"]) == (0, 0, 0)
+    assert (result["dropped"], result["truncated"], result["errors"], result["missed"]) == (0, 0, 0, 0)
     assert 2.9 < result["duration_s"] < 10
     ranked = [entry["count"] for entry in result["counts"]]
     assert ranked == sorted(ranked, reverse=True)

@@ -192,6 +192,17 @@ def test_diff_refuses_files_that_are_not_snapshots(workdir: Path, content: bytes
     assert says in result.stderr and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
+def test_a_snapshot_saved_before_missed_was_counted_still_diffs(workdir: Path) -> None:
+    # Its "stats" has dropped, truncated and errors alone: missed, counted since, is 0 there.
+    old = workdir / "old.json"
+    old.write_bytes(b'{"format": "pyexec-snapshot", "version": 1, "counts": [{"path": "/x", "truncated": false, '
+                    b'"count": 2}], "stats": {"dropped": 0, "truncated": 0, "errors": 0}, "duration_s": 1, '
+                    b'"by": ["path"], "mode": "exec", "key": "resolved", "started_at": 0, "filters": {}, "host": "h"}')
+    result = subprocess.run([*PYEXEC, "diff", str(old), str(old), "--format", "json"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["changes"] == []
+
+
 @pytest.mark.parametrize("source", ["/dev/zero", "fifo", "huge"])
 def test_diff_reads_no_more_than_a_snapshot_can_be(workdir: Path, source: str, monkeypatch) -> None:
     from pyexec import snapshot

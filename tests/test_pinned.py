@@ -155,7 +155,7 @@ def test_a_pin_directory_of_another_layout_is_refused_and_left_as_it_is(pin_dir:
     # What another version of pyexec might leave: the same names, other shapes.
     os.mkdir(pin_dir, 0o700)
     for name, shape in (("exec_count", "type hash key 8 value 8 entries 4"),
-                        ("exec_losses", "type percpu_array key 4 value 24 entries 1"),
+                        ("exec_losses", "type percpu_array key 4 value 32 entries 1"),
                         ("uid_filter", "type hash key 4 value 1 entries 4"),
                         ("settings", "type array key 4 value 4 entries 1"),
                         ("link_count_exec", "type array key 4 value 4 entries 1")):
