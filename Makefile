@@ -50,7 +50,7 @@ check-deps:
 
 # pyexec's BPF programs: each is csrc/NAME.bpf.c, its contract csrc/NAME.h and
 # its loader csrc/NAME.c; the rules below make build/NAME.skel.h of each.
-PROGRAMS := execcount
+PROGRAMS := execcount floor
 SKELETONS := $(PROGRAMS:%=$(BUILD)/%.skel.h)
 # What every program's BPF side includes.
 BPF_SHARED := csrc/exec.bpf.h csrc/contract.h
@@ -63,7 +63,7 @@ artifacts: $(SKELETONS) $(BUILD)/programs.h $(LIBBPF_DEP)
 # The list of programs in C, for what walks them all (pyexec maps).
 $(BUILD)/programs.h: Makefile
 	@mkdir -p $(@D)
-	@{ echo '/* Made by make from PROGRAMS. */'; echo '#define PYEXEC_PROGRAMS $(PROGRAMS:%=X(%))'; } > $@.tmp && mv $@.tmp $@
+	@{ echo '/* Made by make from PROGRAMS. */'; echo '#define PYEXEC_PROGRAMS $(foreach program,$(PROGRAMS),X($(program)))'; } > $@.tmp && mv $@.tmp $@
 
 # libbpf: Debian's copy of the pinned upstream source, checked against its
 # sha256 (fetched once, checked every time), built static and position-
