@@ -15,8 +15,7 @@ from .workload import posix_spawn_many
 pytestmark = bpf
 
 
-@pytest.mark.kernels  # the second program loads on every kernel of the matrix too
-
+@pytest.mark.kernels  # the second program, on every kernel of the matrix too
 def test_the_floor_counts_every_execution_and_is_let_go_of_on_close(true_binary: Path) -> None:
     with FloorCounter() as floor:
         before = floor.executions()
