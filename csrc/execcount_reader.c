@@ -26,7 +26,12 @@ void pyexec_count_reader_use_per_key_reads(struct pyexec_count_reader *reader)
 int pyexec_count_reader_run_time(const struct pyexec_count_reader *reader, unsigned long long *run_time_ns,
 				 unsigned long long *run_count)
 {
-	return pyexec_run_time(reader->prog_fds, reader->prog_count, run_time_ns, run_count);
+	struct program_totals totals;
+	int err = pyexec_program_totals(reader->prog_fds, reader->prog_count, &totals);
+
+	*run_time_ns = totals.run_time_ns;
+	*run_count = totals.run_count;
+	return err;
 }
 
 int pyexec_count_reader_open_pinned(const char *dir, struct pyexec_count_reader **out)
@@ -212,6 +217,7 @@ int pyexec_count_reader_losses(struct pyexec_count_reader *reader, struct exec_l
 {
 	int cpus = libbpf_num_possible_cpus();
 	struct exec_losses *per_cpu;
+	struct program_totals totals;
 	unsigned int zero = 0;
 	int err, cpu;
 
@@ -228,7 +234,8 @@ int pyexec_count_reader_losses(struct pyexec_count_reader *reader, struct exec_l
 	for (cpu = 0; cpu < cpus; cpu++)
 		for (size_t i = 0; i < sizeof(*out) / sizeof(__u64); i++)
 			((__u64 *)out)[i] += ((const __u64 *)&per_cpu[cpu])[i];
-	err = pyexec_recursion_misses(reader->prog_fds, reader->prog_count, &out->missed);
+	err = pyexec_program_totals(reader->prog_fds, reader->prog_count, &totals);
+	out->missed = totals.recursion_misses;
 out:
 	free(per_cpu);
 	return err;

@@ -56,5 +56,10 @@ unsigned long long pyexec_floor_executions(const struct pyexec_floor *floor)
 int pyexec_floor_run_time(const struct pyexec_floor *floor, unsigned long long *run_time_ns,
 			  unsigned long long *run_count)
 {
-	return pyexec_run_time(&floor->prog_fd, 1, run_time_ns, run_count);
+	struct program_totals totals;
+	int err = pyexec_program_totals(&floor->prog_fd, 1, &totals);
+
+	*run_time_ns = totals.run_time_ns;
+	*run_count = totals.run_count;
+	return err;
 }

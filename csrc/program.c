@@ -188,10 +188,9 @@ int pyexec_pinned_map_id(const char *dir, const char *name, unsigned int *id)
 	return err;
 }
 
-int pyexec_run_time(const int *fds, unsigned int count, unsigned long long *run_time_ns,
-		    unsigned long long *run_count)
+int pyexec_program_totals(const int *fds, unsigned int count, struct program_totals *out)
 {
-	*run_time_ns = *run_count = 0;
+	memset(out, 0, sizeof(*out));
 	for (unsigned int i = 0; i < count; i++) {
 		struct bpf_prog_info info = {};
 		__u32 info_len = sizeof(info);
@@ -199,23 +198,9 @@ int pyexec_run_time(const int *fds, unsigned int count, unsigned long long *run_
 
 		if (err)
 			return err;
-		*run_time_ns += info.run_time_ns;
-		*run_count += info.run_cnt;
-	}
-	return 0;
-}
-
-int pyexec_recursion_misses(const int *fds, unsigned int count, unsigned long long *misses)
-{
-	*misses = 0;
-	for (unsigned int i = 0; i < count; i++) {
-		struct bpf_prog_info info = {};
-		__u32 info_len = sizeof(info);
-		int err = bpf_prog_get_info_by_fd(fds[i], &info, &info_len);
-
-		if (err)
-			return err;
-		*misses += info.recursion_misses;
+		out->run_time_ns += info.run_time_ns;
+		out->run_count += info.run_cnt;
+		out->recursion_misses += info.recursion_misses;
 	}
 	return 0;
 }

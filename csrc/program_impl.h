@@ -32,12 +32,12 @@ int pyexec_open_pinned_programs(const char *dir, int *fds, unsigned int capacity
 /* size bytes at offset of a pinned .rodata map's value. */
 int pyexec_read_pinned_rodata(int fd, size_t offset, void *out, size_t size);
 int pyexec_map_id(int fd, unsigned int *id);
-/* The run time and count of these programs, summed. */
-int pyexec_run_time(const int *fds, unsigned int count, unsigned long long *run_time_ns,
-		    unsigned long long *run_count);
-/* How many times the kernel skipped these programs, summed (0 before Linux 5.12, which
- * does not count them). */
-int pyexec_recursion_misses(const int *fds, unsigned int count, unsigned long long *misses);
+/* What the kernel keeps of these programs, summed. */
+struct program_totals {
+	unsigned long long run_time_ns, run_count; /* 0 unless kernel.bpf_stats_enabled is 1 */
+	unsigned long long recursion_misses;       /* runs it skipped (0 before Linux 5.12, which does not count them) */
+};
+int pyexec_program_totals(const int *fds, unsigned int count, struct program_totals *out);
 /* The fds of an object's loaded programs, up to capacity. */
 unsigned int pyexec_program_fds(const struct bpf_object *obj, int *fds, unsigned int capacity);
 /* The uid_filter map of --uid: filled before attach, read back from a pin. */
