@@ -9,7 +9,7 @@ from typing import Any
 
 from . import _contract as C
 from ._shim import ffi, lib
-from .errors import LOAD, Action, ArgumentError, NotPinnedError, PinnedElsewhereError, PyexecError, \
+from .errors import LOAD, Action, ArgumentError, ArgumentTypeError, NotPinnedError, PinnedElsewhereError, PyexecError, \
     UnsupportedKernelError, check
 from .kernel import FEATURES
 from .model import BREAKDOWNS, CUT, FOREIGN, ExecLosses, ExecRecord
@@ -56,9 +56,9 @@ class ExecCounter(BpfProgram):
 
     def __init__(self, settings: Settings | None = None, /, **options: Any) -> None:
         if settings is not None and options:
-            raise PyexecError("ExecCounter takes a Settings or options, not both")
+            raise ArgumentTypeError("settings", "ExecCounter takes a Settings or options, not both")
         if settings is not None and not isinstance(settings, Settings):
-            raise PyexecError(f"ExecCounter takes a pyexec.Settings, not {settings!r}")
+            raise ArgumentTypeError("settings", f"ExecCounter takes a pyexec.Settings (or options), not {settings!r}")
         self.settings = settings if settings is not None else Settings(**options)
         check_memory_for(self.settings.max_entries)
         self.started_at = 0.0  # wall clock (time.time()) when counting started
