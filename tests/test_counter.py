@@ -312,6 +312,16 @@ def bpf_program_ids() -> set[int]:
     return {program["id"] for program in json.loads(listing.stdout) if program.get("name") == "count_exec"}
 
 
+def test_a_counter_takes_settings_or_options() -> None:
+    from pyexec import Settings
+
+    assert ExecCounter(Settings(key="invoked", by=("comm", "path"))).settings.by == ("path", "comm")
+    for wrong in (lambda: ExecCounter(100), lambda: ExecCounter(Settings(), key="invoked")):
+        with pytest.raises(TypeError) as raised:
+            wrong()
+        assert isinstance(raised.value, PyexecError) and raised.value.argument == "settings"
+
+
 @pytest.mark.parametrize(
     ("arguments", "error", "names"),
     [
@@ -325,16 +335,6 @@ def bpf_program_ids() -> set[int]:
         ({"cgroup": ""}, ValueError, "cgroup"),
     ],
 )
-def test_a_counter_takes_settings_or_options() -> None:
-    from pyexec import Settings
-
-    assert ExecCounter(Settings(key="invoked", by=("comm", "path"))).settings.by == ("path", "comm")
-    for wrong in (lambda: ExecCounter(100), lambda: ExecCounter(Settings(), key="invoked")):
-        with pytest.raises(TypeError) as raised:
-            wrong()
-        assert isinstance(raised.value, PyexecError) and raised.value.argument == "settings"
-
-
 def test_bad_arguments_are_named_and_caught_as_pyexec_errors(arguments: dict, error: type, names: str) -> None:
     with pytest.raises(PyexecError) as raised:
         ExecCounter(**arguments)
