@@ -17,7 +17,6 @@ from dataclasses import astuple, dataclass, field, fields
 from typing import Any
 
 from . import _contract as C
-from .names import cgroup_names, container, user_name
 
 #: What a path is: the file the kernel executed (as /proc/PID/exe names it), or
 #: the file name exactly as the caller passed it to exec.
@@ -66,11 +65,22 @@ class Breakdown:
     label: Callable[[Any], tuple[str, ...]]  # its value's values of `labels`
 
 
+# The names people read (pyexec.names: re and pwd) are looked up only once a row is shown.
+def _user(uid: int) -> str | None:
+    from .names import user_name
+
+    return user_name(uid)
+
+
 def _cgroup_path(cgroup_id: int | None) -> str | None:
+    from .names import cgroup_names
+
     return cgroup_names().path(cgroup_id or 0)
 
 
 def _cgroup_shown(record: ExecRecord) -> tuple[str, str | None]:
+    from .names import container
+
     path = _cgroup_path(record.cgroup)
     return (path if path is not None else str(record.cgroup)), container(path)
 
@@ -82,8 +92,8 @@ BREAKDOWNS: dict[str, Breakdown] = {breakdown.name: breakdown for breakdown in (
               lambda record: (record.path, record.truncated), lambda value: (value,)),
     Breakdown("uid", C.EXEC_BY_UID, "uid", False,
               (Shown("uid", *NUMBER), Shown("user", *OPTIONAL_TEXT)), ("uid", "user"),
-              lambda record: (record.uid, user_name(record.uid)),
-              lambda value: (str(value), user_name(value) or "")),
+              lambda record: (record.uid, _user(record.uid)),
+              lambda value: (str(value), _user(value) or "")),
     Breakdown("comm", C.EXEC_BY_COMM, "comm", True, (Shown("comm", *TEXT),), ("comm",),
               lambda record: (record.comm,), lambda value: (value,)),
     Breakdown("parent", C.EXEC_BY_PARENT, "parent", True, (Shown("parent", *TEXT),), ("parent",),
