@@ -40,6 +40,9 @@ int pyexec_count_reader_uids(const struct pyexec_count_reader *reader, unsigned 
  * unless kernel.bpf_stats_enabled is 1). */
 int pyexec_count_reader_run_time(const struct pyexec_count_reader *reader, unsigned long long *run_time_ns,
 				 unsigned long long *run_count);
+/* The kernel memory of the counter's maps, in bytes, from their fdinfo: exec_count,
+ * exec_losses and uid_filter, in that order. */
+void pyexec_count_reader_memory(const struct pyexec_count_reader *reader, unsigned long long out[3]);
 /* The kernel's id of the counter's exec_count map: what tells one counter from
  * another, such as the one pinned at a directory now from the one opened there. */
 int pyexec_count_reader_map_id(const struct pyexec_count_reader *reader, unsigned int *id);

@@ -90,6 +90,13 @@ void pyexec_count_reader_close(struct pyexec_count_reader *reader)
 	free(reader);
 }
 
+void pyexec_count_reader_memory(const struct pyexec_count_reader *reader, unsigned long long out[3])
+{
+	out[0] = pyexec_map_memlock(reader->count_fd);
+	out[1] = pyexec_map_memlock(reader->losses_fd);
+	out[2] = pyexec_map_memlock(reader->uid_fd);
+}
+
 int pyexec_count_reader_map_id(const struct pyexec_count_reader *reader, unsigned int *id)
 {
 	return pyexec_map_id(reader->count_fd, id);

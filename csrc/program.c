@@ -252,7 +252,7 @@ static int our_map_names(char names[][16], unsigned int capacity, unsigned int *
 	return 0;
 }
 
-static unsigned long long fdinfo_memlock(int fd)
+unsigned long long pyexec_map_memlock(int fd)
 {
 	char path[64], line[256];
 	unsigned long long memlock = 0;
@@ -318,7 +318,7 @@ int pyexec_list_maps(struct pyexec_map_info *out, unsigned int capacity, unsigne
 			map->max_entries = info.max_entries;
 			map->flags = info.map_flags;
 			map->btf_id = info.btf_id;
-			map->memlock = fdinfo_memlock(fd);
+			map->memlock = pyexec_map_memlock(fd);
 			map->entries = count_entries(fd, &info);
 		}
 		close(fd);

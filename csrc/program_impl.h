@@ -32,6 +32,8 @@ int pyexec_open_pinned_programs(const char *dir, int *fds, unsigned int capacity
 /* size bytes at offset of a pinned .rodata map's value. */
 int pyexec_read_pinned_rodata(int fd, size_t offset, void *out, size_t size);
 int pyexec_map_id(int fd, unsigned int *id);
+/* The kernel memory a map takes, in bytes, as its fdinfo says (0 if it cannot be read). */
+unsigned long long pyexec_map_memlock(int fd);
 /* What the kernel keeps of these programs, summed. */
 struct program_totals {
 	unsigned long long run_time_ns, run_count; /* 0 unless kernel.bpf_stats_enabled is 1 */

@@ -125,6 +125,13 @@ class ExecCounter(BpfProgram):
             check(lib.pyexec_count_reader_map_id(self._started(), found), Action("read the exec_count map's id"))
         return int(found[0])
 
+    def memory(self) -> dict[str, int]:
+        """The kernel memory each of the counter's maps takes, in bytes (its memlock)."""
+        sizes = ffi.new("unsigned long long[3]")
+        with self._lock:
+            lib.pyexec_count_reader_memory(self._started(), sizes)
+        return dict(zip((C.EXEC_PIN_COUNT, C.EXEC_PIN_LOSSES, C.EXEC_PIN_UIDS), map(int, sizes)))
+
     @property
     def features_used(self) -> dict[str, bool]:
         """The kernel features (pyexec.kernel.FEATURES) the loaded program uses:

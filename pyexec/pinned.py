@@ -293,6 +293,7 @@ def status(directory: str = PIN_DIRECTORY) -> dict[str, Any]:
             "since": current.span()["start"],  # the last reset, or the start
             "entries": entries,
             "capacity": counter.settings.max_entries,
+            "memory": counter.memory(),  # bytes of kernel memory, by map
             "total": current.total,
             **asdict(current.losses),
         }

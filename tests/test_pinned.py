@@ -35,6 +35,17 @@ def shown(pin_dir: str, binary: Path, command: str = "show") -> int:
     return sum(row["count"] for row in document["counts"] if row["path"] == str(binary))
 
 
+def kernel_memory(pin_dir: str) -> dict[str, int]:
+    """The bytes of kernel memory of each map pinned there but the settings, as bpftool says."""
+    shown = {}
+    for name in os.listdir(pin_dir):
+        if not name.startswith(EXEC_PIN_LINK_PREFIX) and name != "settings":
+            listing = subprocess.run(["bpftool", "map", "show", "pinned", f"{pin_dir}/{name}", "--json"],
+                                     capture_output=True, check=True)
+            shown[name] = json.loads(listing.stdout)["bytes_memlock"]
+    return shown
+
+
 def kernel_objects(pin_dir: str) -> list[tuple[str, int]]:
     """The ids of the pinned maps, links and the programs of the links, from the kernel."""
     ids = []
@@ -73,6 +84,7 @@ def test_a_pinned_counter_counts_with_no_pyexec_running_and_stop_leaves_nothing(
     status = json.loads(pyexec("status", "--pin-dir", pin_dir, "--format", "json").stdout)
     assert (status["running"], status["entries"], status["total"], status["dropped"]) == (True, 1, 5, 0)
     assert status["filters"]["path_prefix"] == str(workdir) and status["capacity"] == 16384
+    assert status["memory"] == kernel_memory(pin_dir) and status["memory"]["exec_count"] > 16384 * 8
     objects = kernel_objects(pin_dir)
     assert {kind for kind, _ in objects} == {"map", "link", "prog"}
     assert all(exists(kind, number) for kind, number in objects)
