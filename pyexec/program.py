@@ -167,6 +167,6 @@ os.register_at_fork(after_in_child=_new_locks_after_fork)
 
 def _destroy_unclosed(kind: str, destroy: Any, handle: Any) -> None:
     """A program collected (or left at exit) while started: detached now."""
-    warnings.warn(f"an {kind} was not closed: its BPF program stayed attached until it was "
+    warnings.warn(f"{kind} not closed: its BPF program stayed attached until it was "
                   "collected; use it in a with block or call close()", ResourceWarning, stacklevel=2)
     destroy(handle)
