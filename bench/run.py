@@ -200,7 +200,7 @@ def measure_map_read(workdir: Path, rounds: int) -> dict:
         timings["scrape"] = median_ms(scraper(counter, entries), rounds)
         lib.pyexec_count_reader_use_per_key_reads(counter._reader)
         timings["per_key"] = median_ms(counter.counts, rounds)
-        return {"entries": len(counts), **timings}
+        return {"entries": len(counts), "memory": sum(counter.memory().values()), **timings}
 
 
 def scraper(counter: ExecCounter, series: int):
@@ -315,6 +315,7 @@ Reading a full map of {map_read['entries']} entries into a Python dict
 | of which the C read (syscalls and copies) | {map_read['batch_in_c']:.1f} ms | the rest builds the dict |
 | per key (`get_next_key` + lookup) | {map_read['per_key']:.1f} ms | batch is {read_ratio:.1f}× faster; target ≥ 8× ({verdict(read_ratio >= 8)}) |
 | a scrape of `pyexec serve` (read, and every key rendered as a series) | {map_read['scrape']:.1f} ms | ≤ 50 ms ({verdict(map_read['scrape'] <= 50)}) |
+| the kernel memory of the full map and the others (`ExecCounter.memory()`, as `bpftool` shows it) | {map_read['memory'] / 2**20:.1f} MiB, {map_read['memory'] / map_read['entries']:.0f} bytes an entry | |
 
 Start-up of `pyexec show` against a counter pinned by `pyexec start` (launch to exit,
 the whole read and print included), beside `run`'s launch to attached: {startup['show'] * 1000:.0f} ms
