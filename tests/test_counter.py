@@ -55,8 +55,12 @@ def test_first_executions_racing_on_every_new_key_are_counted_exactly(workdir: P
     with ExecCounter(path_prefix=str(workdir)) as counter:
         run_concurrently((spawn_each, binaries), (spawn_each, binaries))
         counts, stats = counter.counts(), counter.losses()
-    assert stats == ExecLosses(dropped=0, truncated=0, errors=0)
-    assert counts == {str(binary): 2 for binary in binaries}
+    assert (stats.dropped, stats.truncated, stats.errors) == (0, 0, 0)
+    # Exact, or short by what the kernel says it skipped (missed), never more: on 7.2
+    # one execution of these 100 once went uncounted, with nothing to say so then.
+    assert set(counts) <= {str(binary) for binary in binaries}
+    assert sum(counts.values()) + stats.missed == 2 * len(binaries)
+    assert all(counts.get(str(binary), 0) >= 2 - stats.missed for binary in binaries)
 
 
 def test_per_key_reads_match_batch_reads(workdir: Path) -> None:
