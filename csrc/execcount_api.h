@@ -5,6 +5,7 @@
 #pragma once
 #include <stdbool.h>
 #include "execcount.h"
+#include "program.h"
 
 struct pyexec_counter;
 /* Reads a counter's maps: the loader's (pyexec_counter_reader), or a pinned
@@ -36,10 +37,8 @@ void pyexec_count_reader_settings(const struct pyexec_count_reader *reader, stru
 /* The uids of --uid, up to capacity of them. */
 int pyexec_count_reader_uids(const struct pyexec_count_reader *reader, unsigned int *out,
 			     unsigned int capacity, unsigned int *found);
-/* The run time and count of the counter's attached programs, summed (both 0
- * unless kernel.bpf_stats_enabled is 1). */
-int pyexec_count_reader_run_time(const struct pyexec_count_reader *reader, unsigned long long *run_time_ns,
-				 unsigned long long *run_count);
+/* What the kernel keeps of the counter's attached programs' runs, summed. */
+int pyexec_count_reader_totals(const struct pyexec_count_reader *reader, struct pyexec_program_totals *out);
 /* The kernel memory of the counter's maps, in bytes, from their fdinfo: exec_count,
  * exec_losses and uid_filter, in that order. */
 void pyexec_count_reader_memory(const struct pyexec_count_reader *reader, unsigned long long out[3]);

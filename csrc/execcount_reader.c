@@ -23,15 +23,9 @@ void pyexec_count_reader_use_per_key_reads(struct pyexec_count_reader *reader)
 	reader->per_key_reads = true;
 }
 
-int pyexec_count_reader_run_time(const struct pyexec_count_reader *reader, unsigned long long *run_time_ns,
-				 unsigned long long *run_count)
+int pyexec_count_reader_totals(const struct pyexec_count_reader *reader, struct pyexec_program_totals *out)
 {
-	struct program_totals totals;
-	int err = pyexec_program_totals(reader->prog_fds, reader->prog_count, &totals);
-
-	*run_time_ns = totals.run_time_ns;
-	*run_count = totals.run_count;
-	return err;
+	return pyexec_program_totals(reader->prog_fds, reader->prog_count, out);
 }
 
 int pyexec_count_reader_open_pinned(const char *dir, struct pyexec_count_reader **out)
@@ -224,7 +218,7 @@ int pyexec_count_reader_losses(struct pyexec_count_reader *reader, struct exec_l
 {
 	int cpus = libbpf_num_possible_cpus();
 	struct exec_losses *per_cpu;
-	struct program_totals totals;
+	struct pyexec_program_totals totals;
 	unsigned int zero = 0;
 	int err, cpu;
 

@@ -53,13 +53,7 @@ unsigned long long pyexec_floor_executions(const struct pyexec_floor *floor)
 	return __atomic_load_n(&floor->skel->bss->executions, __ATOMIC_RELAXED);
 }
 
-int pyexec_floor_run_time(const struct pyexec_floor *floor, unsigned long long *run_time_ns,
-			  unsigned long long *run_count)
+int pyexec_floor_totals(const struct pyexec_floor *floor, struct pyexec_program_totals *out)
 {
-	struct program_totals totals;
-	int err = pyexec_program_totals(&floor->prog_fd, 1, &totals);
-
-	*run_time_ns = totals.run_time_ns;
-	*run_count = totals.run_count;
-	return err;
+	return pyexec_program_totals(&floor->prog_fd, 1, out);
 }

@@ -2,6 +2,7 @@
  * skeleton). Every int-returning function returns 0 or a negative errno. */
 #pragma once
 #include "floor.h"
+#include "program.h"
 
 struct pyexec_floor;
 
@@ -11,6 +12,5 @@ int pyexec_floor_attach(struct pyexec_floor *floor);
 void pyexec_floor_destroy(struct pyexec_floor *floor);
 /* Executions since it was attached. */
 unsigned long long pyexec_floor_executions(const struct pyexec_floor *floor);
-/* Its run time and run count (both 0 unless kernel.bpf_stats_enabled is 1). */
-int pyexec_floor_run_time(const struct pyexec_floor *floor, unsigned long long *run_time_ns,
-			  unsigned long long *run_count);
+/* What the kernel keeps of its runs. */
+int pyexec_floor_totals(const struct pyexec_floor *floor, struct pyexec_program_totals *out);

@@ -188,7 +188,7 @@ int pyexec_pinned_map_id(const char *dir, const char *name, unsigned int *id)
 	return err;
 }
 
-int pyexec_program_totals(const int *fds, unsigned int count, struct program_totals *out)
+int pyexec_program_totals(const int *fds, unsigned int count, struct pyexec_program_totals *out)
 {
 	memset(out, 0, sizeof(*out));
 	for (unsigned int i = 0; i < count; i++) {

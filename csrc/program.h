@@ -11,6 +11,13 @@
 void pyexec_set_log_level(int level);
 const char *pyexec_libbpf_version(void);
 
+/* What the kernel keeps of a program's runs, summed over its attached programs. */
+struct pyexec_program_totals {
+	unsigned long long run_time_ns;      /* 0 unless kernel.bpf_stats_enabled is 1 */
+	unsigned long long run_count;        /* likewise */
+	unsigned long long recursion_misses; /* runs it skipped (0 before Linux 5.12, which does not count them) */
+};
+
 /* The kernel's id of the map pinned at dir/name; -ENOENT if none is. */
 int pyexec_pinned_map_id(const char *dir, const char *name, unsigned int *id);
 

@@ -35,11 +35,7 @@ int pyexec_map_id(int fd, unsigned int *id);
 /* The kernel memory a map takes, in bytes, as its fdinfo says (0 if it cannot be read). */
 unsigned long long pyexec_map_memlock(int fd);
 /* What the kernel keeps of these programs, summed. */
-struct program_totals {
-	unsigned long long run_time_ns, run_count; /* 0 unless kernel.bpf_stats_enabled is 1 */
-	unsigned long long recursion_misses;       /* runs it skipped (0 before Linux 5.12, which does not count them) */
-};
-int pyexec_program_totals(const int *fds, unsigned int count, struct program_totals *out);
+int pyexec_program_totals(const int *fds, unsigned int count, struct pyexec_program_totals *out);
 /* The fds of an object's loaded programs, up to capacity. */
 unsigned int pyexec_program_fds(const struct bpf_object *obj, int *fds, unsigned int capacity);
 /* The uid_filter map of --uid: filled before attach, read back from a pin. */

@@ -84,6 +84,7 @@ class ExecCounter(BpfProgram):
     _destroy = staticmethod(lib.pyexec_counter_destroy)
     _reader_of = staticmethod(lib.pyexec_counter_reader)
     _close_reader = staticmethod(lib.pyexec_count_reader_close)
+    _totals = staticmethod(lib.pyexec_count_reader_totals)
 
     def _pin(self, handle: Any, directory: bytes) -> None:
         where = os.fsdecode(directory)
@@ -193,23 +194,6 @@ class ExecCounter(BpfProgram):
                                   "choose a smaller max_entries") from None
         check(lib.pyexec_count_reader_read(reader, self._columns.struct), Action("read the exec_count map"))
         return self._columns
-
-    def run_time(self) -> tuple[int, int] | None:
-        """(run time in ns, runs) of the attached BPF programs, summed; None while
-        the kernel does not keep them (kernel.bpf_stats_enabled = 0)."""
-        with self._lock:
-            self._started()  # a closed counter raises, as every read does
-        try:
-            with open("/proc/sys/kernel/bpf_stats_enabled") as enabled:
-                if enabled.read().strip() == "0":
-                    return None
-        except OSError:
-            return None
-        run_time, runs = ffi.new("unsigned long long *"), ffi.new("unsigned long long *")
-        with self._lock:
-            check(lib.pyexec_count_reader_run_time(self._started(), run_time, runs),
-                  Action("read the BPF programs' run time"))
-        return int(run_time[0]), int(runs[0])
 
     def losses(self) -> ExecLosses:
         """What was dropped, truncated or unreadable so far, summed over all CPUs."""

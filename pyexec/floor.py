@@ -25,6 +25,7 @@ class FloorCounter(BpfProgram):
         check(lib.pyexec_floor_attach(handle), Action("attach to sched_process_exec"))
 
     _destroy = staticmethod(lib.pyexec_floor_destroy)
+    _totals = staticmethod(lib.pyexec_floor_totals)
 
     @staticmethod
     def _reader_of(handle: Any) -> Any:
@@ -33,10 +34,3 @@ class FloorCounter(BpfProgram):
     def executions(self) -> int:
         with self._lock:
             return int(lib.pyexec_floor_executions(self._started()))
-
-    def run_time(self) -> tuple[int, int]:
-        """(run time in ns, runs) of the program, while kernel.bpf_stats_enabled is on."""
-        run_time, runs = ffi.new("unsigned long long *"), ffi.new("unsigned long long *")
-        with self._lock:
-            check(lib.pyexec_floor_run_time(self._started(), run_time, runs), Action("read the program's run time"))
-        return int(run_time[0]), int(runs[0])

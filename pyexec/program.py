@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
 from ._shim import ffi, lib
-from .errors import ArgumentError, PyexecError
+from .errors import Action, ArgumentError, PyexecError, check
 
 KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 
@@ -91,6 +91,10 @@ class BpfProgram:
     def _pin(self, handle: Any, directory: bytes) -> None:
         raise NotImplementedError
 
+    @staticmethod
+    def _totals(reader: Any, out: Any) -> int:
+        raise NotImplementedError
+
     def start(self: Self) -> Self:
         """Loads the BPF program and attaches it."""
         with self._lock:
@@ -124,6 +128,22 @@ class BpfProgram:
             if not self._handle:
                 raise PyexecError(f"only a {self.kind} this process started can be pinned")
             self._pin(self._handle, pin_path(directory))
+
+    def run_time(self) -> tuple[int, int] | None:
+        """(run time in ns, runs) of the attached BPF programs, summed; None while
+        the kernel does not keep them (kernel.bpf_stats_enabled = 0)."""
+        with self._lock:
+            self._started()  # a closed program raises, as every read does
+        try:
+            with open("/proc/sys/kernel/bpf_stats_enabled") as enabled:
+                if enabled.read().strip() == "0":
+                    return None
+        except OSError:
+            return None
+        totals = ffi.new("struct pyexec_program_totals *")
+        with self._lock:
+            check(self._totals(self._started(), totals), Action("read the BPF programs' run time"))
+        return int(totals.run_time_ns), int(totals.run_count)
 
     def close(self) -> None:
         """Detaches and unloads. Safe to call twice, and from any thread: it waits
