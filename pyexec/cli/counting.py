@@ -5,11 +5,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import outfile
 from ..settings import Settings
 from .app import app, say
-from .options import (ExcludeSelfOption, FormatOption, OutputFormat, Sort, TopOption, counting, seconds,
-                      stop_requests)
+from .options import (ExcludeSelfOption, FormatOption, OutputFormat, Sort, TopOption, check_output_path, counting,
+                      seconds, stop_requests)
 from .output import Output, StatusLine, render, render_interval
 
 # What only the output needs (pyexec.report, rich, json) is imported once counting
@@ -22,15 +21,6 @@ def seconds_until(*moments: Optional[float], tick: Optional[float] = None) -> Op
     if tick is not None:
         waits.append(tick)
     return max(min(waits), 0.0) if waits else None
-
-
-def check_output_path(option: str, path: Optional[str]) -> None:
-    """A file a command will write, refused now (a usage error) rather than after counting."""
-    try:
-        if path is not None:
-            outfile.check(path)
-    except outfile.OutputPathError as error:
-        raise typer.BadParameter(str(error), param_hint=f"'{option}'") from None
 
 
 @app.command(

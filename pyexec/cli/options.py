@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import typer
 
+from .. import outfile
 from ..errors import ArgumentError
 from ..kernel import FEATURES
 from ..model import BREAKDOWNS, KEYS, MODES
@@ -199,6 +200,15 @@ def counting(command: Any) -> Any:
     parameters = [parameter for name, parameter in own.parameters.items() if name != "settings"]
     with_settings.__signature__ = own.replace(parameters=[*parameters, *shared.values()])  # type: ignore[attr-defined]
     return with_settings
+
+
+def check_output_path(option: str, path: Optional[str]) -> None:
+    """A file a command will write, refused now (a usage error) rather than after counting."""
+    try:
+        if path is not None:
+            outfile.check(path)
+    except outfile.OutputPathError as error:
+        raise typer.BadParameter(str(error), param_hint=f"'{option}'") from None
 
 
 PinDirOption = Annotated[str, typer.Option(help="Where the counter is pinned, on bpffs.")]

@@ -7,9 +7,8 @@ import typer
 
 from ..settings import PIN_DIRECTORY, Settings
 from .app import app, say
-from .counting import check_output_path
 from .options import DocumentFormat, DocumentFormatOption, FormatOption, OutputFormat, PinDirOption, TopOption, \
-    counting
+    check_output_path, counting
 from .output import Output, render
 
 
