@@ -4,7 +4,8 @@
  * so it holds only #define constants, enums, structs and plain C types. */
 #pragma once
 
-#define EXEC_PATH_SIZE 256
+#define EXEC_PATH_SIZE 4096 /* PATH_MAX: a path of up to 4095 bytes and its NUL */
+#define EXEC_NAME_MAX 255 /* the longest name of one component */
 #define EXEC_COMM_SIZE 16
 #define EXEC_UID_FILTER_SIZE 64 /* how many uids --uid may name */
 #define EXEC_MAX_ENTRIES_LIMIT 2147483647 /* the most entries a BPF map takes */
@@ -35,6 +36,7 @@ struct exec_features {
 	bool iterators;  /* open-coded iterators, bpf_rdonly_cast: the resolved walk by plain loads */
 	bool name_loads; /* loads through a char * of a BTF-typed struct: invoked names by plain loads */
 	bool ancestor_cgroup; /* bpf_get_current_ancestor_cgroup_id in tracing programs: --cgroup by it */
+	bool loop;       /* bpf_loop: without iterators, the resolved walk as deep as with them */
 };
 
 /* What a program could not record exactly (the exec_losses map); one copy per CPU. */
@@ -45,4 +47,5 @@ struct exec_losses {
 	unsigned long long missed;    /* the kernel did not run the program (it was running on
 	                               * that CPU already): never written by a program, the
 	                               * reader adds the kernel's own count (recursion_misses) */
+	unsigned long long collisions; /* another path had the same identity already: not counted */
 };

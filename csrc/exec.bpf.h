@@ -10,10 +10,20 @@
 #include <bpf/bpf_tracing.h>
 #include "contract.h"
 
-/* Deeper paths are cut, keeping the components nearest the file. */
-#define PATH_MAX_DEPTH 64
-#define PATH_END (EXEC_PATH_SIZE - 1) /* the walk builds the path backwards from here */
-#define PATH_MASK (EXEC_PATH_SIZE - 1)
+/* How far the walk up from a file goes: with open-coded iterators (the
+ * verifier checks one pass), far enough for any path that fits; in a bounded
+ * loop, which older verifiers check level by level, 64 levels, the components
+ * nearest the file: a deeper path is cut. */
+#define WALK_MAX_STEPS (EXEC_PATH_SIZE + 64) /* a component is 2 bytes or more; and the mounts */
+#define WALK_BOUNDED_STEPS 64
+
+/* A path is built in a per-CPU buffer as its record: struct exec_path_header,
+ * then the path. A resolved path is built backwards, its NUL at PATH_END; a
+ * name given to exec is copied forwards from PATH_HEADER. */
+#define PATH_HEADER 8
+#define PATH_END (PATH_HEADER + EXEC_PATH_SIZE - 1)
+#define RECORD_MASK (EXEC_PATH_SIZE - 1) /* a record starts at or before PATH_END - PATH_HEADER */
+#define BUFFER_MASK (2 * EXEC_PATH_SIZE - 1)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -29,14 +39,19 @@ struct {
 	__type(value, __u8);
 } uid_filter SEC(".maps");
 
-/* Where a resolved path is assembled, backwards; twice the size a path may
- * take, so the verifier can see every write stays inside. Per-CPU is safe:
+/* Where a path's record is assembled. Larger than a record by far, so the
+ * verifier sees every access stays inside whatever it knows of the offsets
+ * (masked by BUFFER_MASK, a name or a record past that). Per-CPU is safe:
  * tracepoints run with preemption disabled. */
 struct path_buffer {
-	char bytes[2 * EXEC_PATH_SIZE];
+	char bytes[2 * EXEC_PATH_SIZE + EXEC_PATH_RECORD_MAX];
 	/* Where the path built so far starts. Kept here rather than in a register
 	 * so the verifier sees any value, and one pass of the walk covers all. */
 	__u32 pos;
+	__u32 length; /* of the path, once read */
+	__u32 at;     /* how far a loop over the record has got: as pos, any value to the verifier */
+	/* A copy of the record another execution stored under the same id. */
+	__u64 stored[EXEC_PATH_RECORD_MAX / 8];
 };
 
 struct {
@@ -58,15 +73,15 @@ struct {
 
 /* Moves the start of the path being built back by "/" and len bytes, and
  * writes the '/'. Returns where the name's len bytes go, or -1 if they do
- * not fit. */
+ * not fit (the header stays in front of the path). */
 static __always_inline long make_room(struct path_buffer *buf, __u32 len)
 {
 	__u32 pos = buf->pos;
 
-	if (len + 1 > pos || pos > PATH_END)
+	if (len + 1 > pos - PATH_HEADER || pos > PATH_END)
 		return -1;
 	pos -= len + 1;
-	buf->bytes[pos & PATH_MASK] = '/';
+	buf->bytes[pos & BUFFER_MASK] = '/';
 	buf->pos = pos;
 	return pos + 1;
 }
@@ -87,7 +102,7 @@ static __noinline bool copy_short_name(struct path_buffer *buf, long at, struct 
 	for (int i = 0; i < SHORT_NAME; i++) {
 		if (i >= len)
 			break;
-		buf->bytes[(at + i) & PATH_MASK] = dentry->d_shortname.string[i];
+		buf->bytes[(at + i) & BUFFER_MASK] = dentry->d_shortname.string[i];
 	}
 	return true;
 }
@@ -103,7 +118,7 @@ static __always_inline bool prepend_name(struct path_buffer *buf, struct dentry 
 		return false;
 	if (!(bpf_core_field_exists(dentry->d_shortname) && len < SHORT_NAME &&
 	      copy_short_name(buf, at, dentry, name, len)))
-		bpf_probe_read_kernel(&buf->bytes[at & PATH_MASK], len & PATH_MASK, name);
+		bpf_probe_read_kernel(&buf->bytes[at & BUFFER_MASK], len & EXEC_NAME_MAX, name);
 	return true;
 }
 
@@ -154,7 +169,7 @@ static __always_inline bool walk_by_loads(struct path_buffer *buf, struct dentry
 	struct dentry *parent;
 	bool reached = false;
 
-	bpf_repeat(PATH_MAX_DEPTH) {
+	bpf_repeat(WALK_MAX_STEPS) {
 		parent = dentry->d_parent;
 		if (dentry == vfsmnt->mnt_root) {
 			mnt_parent = mnt->mnt_parent;
@@ -192,7 +207,7 @@ static __always_inline bool walk_by_reads(struct path_buffer *buf, struct dentry
 	struct qstr name;
 	long at;
 
-	for (int depth = 0; depth < PATH_MAX_DEPTH; depth++) {
+	for (int depth = 0; depth < WALK_BOUNDED_STEPS; depth++) {
 		parent = BPF_CORE_READ(dentry, d_parent);
 		if (dentry == mnt_root) {
 			mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
@@ -207,7 +222,7 @@ static __always_inline bool walk_by_reads(struct path_buffer *buf, struct dentry
 		at = make_room(buf, name.len);
 		if (at < 0)
 			return false;
-		bpf_probe_read_kernel(&buf->bytes[at & PATH_MASK], name.len & PATH_MASK, name.name);
+		bpf_probe_read_kernel(&buf->bytes[at & BUFFER_MASK], name.len & EXEC_NAME_MAX, name.name);
 		if (dentry == parent)
 			return true;
 		dentry = parent;
@@ -215,20 +230,68 @@ static __always_inline bool walk_by_reads(struct path_buffer *buf, struct dentry
 	return false;
 }
 
-/* Writes the path of file as /proc/PID/exe shows it from the host's root:
- * symlinks and mounts resolved, " (deleted)" after an unlinked file. Returns
- * false if it had to be cut (the components nearest the file are kept). */
-static __always_inline bool resolve_path(struct file *file, char *out)
+/* Where the walk in bpf_loop has got to: each pointer as a number, read with
+ * bpf_probe_read_kernel, as on kernels without iterators. */
+struct walk_state {
+	struct path_buffer *buf;
+	struct dentry *dentry, *mnt_root;
+	struct mount *mnt;
+	bool reached; /* the root: the path is whole */
+};
+
+/* One step of the walk in bpf_loop: 0 to go on, 1 when done. */
+static long walk_step(__u32 index, struct walk_state *state)
 {
-	__u32 zero = 0;
-	struct path_buffer *buf = bpf_map_lookup_elem(&path_buffers, &zero);
+	struct dentry *dentry = state->dentry, *parent = BPF_CORE_READ(dentry, d_parent);
+	struct mount *mnt = state->mnt, *mnt_parent;
+	struct qstr name;
+	long at;
+
+	if (dentry == state->mnt_root) {
+		mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+		if (mnt_parent == mnt) {
+			state->reached = true;
+			return 1;
+		}
+		state->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		state->mnt = mnt_parent;
+		state->mnt_root = BPF_CORE_READ(mnt_parent, mnt.mnt_root);
+		return 0;
+	}
+	bpf_core_read(&name, sizeof(name), &dentry->d_name);
+	at = make_room(state->buf, name.len);
+	if (at < 0)
+		return 1;
+	bpf_probe_read_kernel(&state->buf->bytes[at & BUFFER_MASK], name.len & EXEC_NAME_MAX, name.name);
+	if (dentry == parent) {
+		state->reached = true;
+		return 1;
+	}
+	state->dentry = parent;
+	return 0;
+}
+
+/* The walk for kernels with bpf_loop (Linux 5.17) but no iterators: as deep
+ * as with iterators, the verifier checking one step. */
+static __always_inline bool walk_in_loop(struct path_buffer *buf, struct dentry *dentry, struct vfsmount *vfsmnt)
+{
+	struct walk_state state = {
+		.buf = buf, .dentry = dentry, .mnt = mount_of(vfsmnt), .mnt_root = BPF_CORE_READ(vfsmnt, mnt_root),
+	};
+
+	bpf_loop(WALK_MAX_STEPS, walk_step, &state, 0);
+	return state.reached;
+}
+
+/* Builds the path of file in buf as /proc/PID/exe shows it from the host's
+ * root: symlinks and mounts resolved, " (deleted)" after an unlinked file.
+ * Returns false if it had to be cut (the components nearest the file are kept). */
+static __always_inline bool resolve_path(struct path_buffer *buf, struct file *file)
+{
 	struct dentry *dentry = file->f_path.dentry;
 	struct vfsmount *vfsmnt = file->f_path.mnt;
 	bool complete;
-	const __u64 *from;
 
-	if (!buf)
-		return false;
 	buf->bytes[PATH_END] = '\0';
 	buf->pos = PATH_END;
 	/* A file no longer in the tree (unlinked, or never linked like a memfd). */
@@ -239,19 +302,158 @@ static __always_inline bool resolve_path(struct file *file, char *out)
 	}
 	if (settings.allowed.iterators && bpf_ksym_exists(bpf_iter_num_new))
 		complete = walk_by_loads(buf, dentry, vfsmnt);
+	else if (settings.allowed.loop)
+		complete = walk_in_loop(buf, dentry, vfsmnt);
 	else
 		complete = walk_by_reads(buf, dentry, vfsmnt);
 	if (buf->pos == PATH_END) /* the root itself */
 		buf->bytes[--buf->pos] = '/';
-	/* The path and its NUL at PATH_END, by words; out is zeroed already, and
-	 * the buffer holds zeros after PATH_END. */
-	from = (const __u64 *)&buf->bytes[buf->pos & PATH_MASK];
-	for (int i = 0; i < EXEC_PATH_SIZE / 8; i++) {
-		if (buf->pos + i * 8 > PATH_END)
-			break;
-		((__u64 *)out)[i] = from[i];
-	}
+	buf->length = PATH_END - buf->pos;
 	return complete;
+}
+
+/* Writes the record's header in front of the path read into buf; returns
+ * where the record starts. */
+static __always_inline __u32 seal_record(struct path_buffer *buf, bool complete, __u32 mnt_ns)
+{
+	struct exec_path_header header = {.length = buf->length, .truncated = !complete, .mnt_ns = mnt_ns};
+	__u32 start = (buf->pos - PATH_HEADER) & RECORD_MASK;
+
+	__builtin_memcpy(&buf->bytes[start], &header, sizeof(header));
+	return start;
+}
+
+/* Whether the loops over a record may be open-coded iterators (Linux 6.4),
+ * which the verifier checks in one pass, rather than bounded loops. */
+#define ITERATORS (settings.allowed.iterators && bpf_ksym_exists(bpf_iter_num_new))
+
+/* word, or its first rest bytes alone (the last of a record). */
+static __always_inline __u64 first_bytes(__u64 word, __u32 rest)
+{
+	return rest < 8 ? word & ((1ULL << ((rest & 7) * 8)) - 1) : word;
+}
+
+/* The word of the record at byte at, or its last bytes (rest of them) alone. */
+static __always_inline __u64 record_word(const struct path_buffer *buf, __u32 start, __u32 at, __u32 rest)
+{
+	return first_bytes(*(const __u64 *)&buf->bytes[(start + at) & BUFFER_MASK], rest);
+}
+
+/* SipHash (Aumasson and Bernstein), its 128-bit output, with 2 rounds per word
+ * and 4 to finish: a keyed hash, which nobody who lacks the key can aim a
+ * collision at. */
+struct sip {
+	__u64 v0, v1, v2, v3;
+};
+
+#define SIP_ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+
+static __always_inline void sip_round(struct sip *s)
+{
+	s->v0 += s->v1; s->v1 = SIP_ROTL(s->v1, 13); s->v1 ^= s->v0; s->v0 = SIP_ROTL(s->v0, 32);
+	s->v2 += s->v3; s->v3 = SIP_ROTL(s->v3, 16); s->v3 ^= s->v2;
+	s->v0 += s->v3; s->v3 = SIP_ROTL(s->v3, 21); s->v3 ^= s->v0;
+	s->v2 += s->v1; s->v1 = SIP_ROTL(s->v1, 17); s->v1 ^= s->v2; s->v2 = SIP_ROTL(s->v2, 32);
+}
+
+static __always_inline void sip_word(struct sip *s, __u64 m)
+{
+	s->v3 ^= m;
+	sip_round(s);
+	sip_round(s);
+	s->v0 ^= m;
+}
+
+/* A loop over the words of a record in buf, one step at a time: in an
+ * open-coded iterator (Linux 6.4) or bpf_loop (5.17), which the verifier
+ * checks in one pass, or else a bounded loop. How far it has got is kept in
+ * buf->at, where the verifier sees any value. */
+struct record_loop {
+	struct path_buffer *buf;
+	__u32 start, size;
+	struct sip sip;  /* path_id_of's hash */
+	bool differ;     /* same_record's answer */
+};
+
+#define RECORD_WORDS (EXEC_PATH_RECORD_MAX / 8 + 1) /* with the last, partial one */
+
+#define EACH_RECORD_WORD(step, state)                                                   \
+	do {                                                                           \
+		(state)->buf->at = 0;                                                   \
+		if (ITERATORS) {                                                       \
+			bpf_repeat(RECORD_WORDS)                                       \
+				if (step(0, state))                                     \
+					break;                                         \
+		} else if (settings.allowed.loop) {                                    \
+			bpf_loop(RECORD_WORDS, step, state, 0);                          \
+		} else {                                                               \
+			for (int i = 0; i < RECORD_WORDS; i++)                         \
+				if (step(i, state))                                     \
+					break;                                         \
+		}                                                                      \
+	} while (0)
+
+/* Hashes the next whole word of the record; 1 when none is left. */
+static long hash_step(__u32 index, struct record_loop *loop)
+{
+	struct path_buffer *buf = loop->buf;
+	__u32 at = buf->at;
+
+	if (at + 8 > loop->size)
+		return 1;
+	sip_word(&loop->sip, record_word(buf, loop->start, at, 8));
+	buf->at = at + 8;
+	return 0;
+}
+
+/* The id of the record of size bytes at start in buf. */
+static __always_inline void path_id_of(struct path_buffer *buf, __u32 start, __u32 size, struct exec_path_id *id)
+{
+	struct record_loop loop = {.buf = buf, .start = start, .size = size, .sip = {
+		settings.secret[0] ^ 0x736f6d6570736575ULL, settings.secret[1] ^ 0x646f72616e646f6dULL ^ 0xee,
+		settings.secret[0] ^ 0x6c7967656e657261ULL, settings.secret[1] ^ 0x7465646279746573ULL,
+	}};
+	struct sip *s = &loop.sip;
+	__u32 at;
+
+	EACH_RECORD_WORD(hash_step, &loop);
+	at = buf->at;
+	sip_word(s, (size > at ? record_word(buf, start, at, size - at) : 0) | (__u64)size << 56);
+	s->v2 ^= 0xee;
+	for (int i = 0; i < 4; i++)
+		sip_round(s);
+	id->hash[0] = s->v0 ^ s->v1 ^ s->v2 ^ s->v3;
+	s->v1 ^= 0xdd;
+	for (int i = 0; i < 4; i++)
+		sip_round(s);
+	id->hash[1] = s->v0 ^ s->v1 ^ s->v2 ^ s->v3;
+}
+
+/* Compares the next word of the record with buf->stored's; 1 when done. */
+static long compare_step(__u32 index, struct record_loop *loop)
+{
+	struct path_buffer *buf = loop->buf;
+	__u32 at = buf->at, word = at / 8, rest;
+
+	if (at >= loop->size || word >= EXEC_PATH_RECORD_MAX / 8)
+		return 1;
+	rest = loop->size - at;
+	if (record_word(buf, loop->start, at, rest) != first_bytes(buf->stored[word], rest)) {
+		loop->differ = true;
+		return 1;
+	}
+	buf->at = at + 8;
+	return 0;
+}
+
+/* Whether buf->stored, copied from a map, holds the record of size bytes at
+ * start in buf. */
+static __always_inline bool same_record(struct path_buffer *buf, __u32 start, __u32 size)
+{
+	struct record_loop loop = {.buf = buf, .start = start, .size = size};
+
+	EACH_RECORD_WORD(compare_step, &loop);
+	return !loop.differ;
 }
 
 /* Whether s starts with the first len bytes of prefix, or with all of it up
@@ -275,11 +477,20 @@ static __always_inline bool starts_with(const char *s, const volatile char *pref
  * by bpf_probe_read_kernel, as for a task from bpf_get_current_task (5.10). */
 #define TASK_FIELD(task, task_btf, field) ((task_btf) ? (task)->field : BPF_CORE_READ(task, field))
 
-/* Copies a kernel string a word at a time with plain loads (name_loads).
- * Sets *complete as read_name does. Returns false when it cannot tell where
- * the string ends: its NUL is the first byte of a word, which is also what a
- * load that faults looks like, since it reads 0. */
-static __always_inline bool load_name(const char *name, char *out, bool *complete)
+/* The index of the lowest byte marked in nuls (0x80 in it), 0 to 7. */
+static __always_inline __u32 first_marked_byte(__u64 nuls)
+{
+	__u64 lowest = nuls & -nuls;
+
+	return (lowest > 0x80ULL) + (lowest > 0x8000ULL) + (lowest > 0x800000ULL) + (lowest > 0x80000000ULL) +
+	       (lowest > 0x8000000000ULL) + (lowest > 0x800000000000ULL) + (lowest > 0x80000000000000ULL);
+}
+
+/* Copies a kernel string into buf a word at a time with plain loads
+ * (name_loads). Sets *complete as read_name does. Returns false when it cannot
+ * tell where the string ends: its NUL is the first byte of a word, which is
+ * also what a load that faults looks like, since it reads 0. */
+static __always_inline bool load_name(const char *name, struct path_buffer *buf, bool *complete)
 {
 	__u64 word, nuls;
 
@@ -293,32 +504,38 @@ static __always_inline bool load_name(const char *name, char *out, bool *complet
 		if (nuls & 0x80)
 			return false;
 		if (nuls) { /* keep the bytes below the NUL: the rest may be anything */
-			((__u64 *)out)[i] = word & (((nuls & -nuls) >> 7) - 1);
+			*(__u64 *)&buf->bytes[PATH_HEADER + i * 8] = word & (((nuls & -nuls) >> 7) - 1);
+			buf->length = i * 8 + first_marked_byte(nuls);
 			*complete = true;
 			return true;
 		}
-		((__u64 *)out)[i] = word;
+		*(__u64 *)&buf->bytes[PATH_HEADER + i * 8] = word;
 	}
-	out[EXEC_PATH_SIZE - 1] = '\0';
+	buf->bytes[PATH_END] = '\0';
+	buf->length = EXEC_PATH_SIZE - 1;
 	*complete = false;
 	return true;
 }
 
-/* Copies a file name as given to exec, from kernel memory or, for a call's
- * own argument, user memory, and sets *complete to false if it had to be cut.
- * Returns 0, or the helper's error if the name could not be read. */
-static __always_inline long read_name(const char *filename, bool user, char *out, bool *complete)
+/* Copies a file name as given to exec into buf, from kernel memory or, for a
+ * call's own argument, user memory, and sets *complete to false if it had to
+ * be cut. Returns 0, or the helper's error if the name could not be read. */
+static __always_inline long read_name(const char *filename, bool user, struct path_buffer *buf, bool *complete)
 {
 	const char *past = filename + EXEC_PATH_SIZE - 1;
 	char last;
 	long len;
 
-	if (!user && settings.allowed.name_loads && load_name(filename, out, complete))
+	buf->pos = PATH_HEADER;
+	if (!user && settings.allowed.name_loads && load_name(filename, buf, complete))
 		return 0;
-	len = user ? bpf_probe_read_user_str(out, EXEC_PATH_SIZE, filename)
-		   : bpf_probe_read_kernel_str(out, EXEC_PATH_SIZE, filename);
-	if (len < 0)
-		return len;
+	/* Linux 5.8 to 6.1 write a NUL one byte before the destination when the
+	 * read fails: there, the header, written after. */
+	len = user ? bpf_probe_read_user_str(&buf->bytes[PATH_HEADER], EXEC_PATH_SIZE, filename)
+		   : bpf_probe_read_kernel_str(&buf->bytes[PATH_HEADER], EXEC_PATH_SIZE, filename);
+	if (len <= 0)
+		return len < 0 ? len : -1;
+	buf->length = (len - 1) & RECORD_MASK;
 	/* A full buffer is only a truncation if the name goes on past it. */
 	*complete = len != EXEC_PATH_SIZE ||
 		    (!(user ? bpf_probe_read_user(&last, 1, past) : bpf_probe_read_kernel(&last, 1, past)) &&

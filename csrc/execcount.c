@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <bpf/bpf.h>
 #include "execcount_reader.h" /* before the skeleton, whose .rodata holds struct exec_settings */
 #include "execcount.skel.h"
@@ -21,6 +22,14 @@ struct pyexec_counter {
 const void *pyexec_execcount_object(size_t *size)
 {
 	return execcount_bpf__elf_bytes(size);
+}
+
+static struct bpf_map *paths_map(struct execcount_bpf *skel, int n)
+{
+	struct bpf_map *const maps[EXEC_PATH_CLASSES] = {skel->maps.exec_paths_0, skel->maps.exec_paths_1,
+							 skel->maps.exec_paths_2, skel->maps.exec_paths_3};
+
+	return maps[n];
 }
 
 /* The .rodata settings and what they turn on, set between open and load. */
@@ -40,6 +49,13 @@ static int configure(struct execcount_bpf *skel, const struct exec_settings *set
 	rodata->layout = EXEC_LAYOUT;
 	rodata->max_entries = bpf_map__max_entries(skel->maps.exec_count);
 	rodata->allowed = allowed;
+	for (int n = 0; n < EXEC_PATH_CLASSES && !err; n++)
+		err = bpf_map__set_max_entries(paths_map(skel, n), pyexec_paths_entries(rodata->max_entries, n));
+	/* The key of the path ids' hash, which no one else may know. */
+	if (!err && getrandom(rodata->secret, sizeof(rodata->secret), 0) != sizeof(rodata->secret))
+		err = -errno;
+	if (err)
+		return err;
 	/* The syscall tracepoints are loaded, and tracefs needed, only for attempts. */
 	bpf_program__set_autoload(skel->progs.enter_execve, attempts);
 	bpf_program__set_autoload(skel->progs.enter_execveat, attempts);
@@ -102,13 +118,17 @@ int pyexec_counter_load(const struct exec_settings *settings, const unsigned int
 	}
 	counter->skel = skel;
 	counter->features_used = allowed;
-	counter->features_used.iterators = allowed.iterators && resolved && pyexec_calls_kfuncs(skel->progs.count_exec);
+	/* Each key loops over its path's record; only the resolved walks the dentries. */
+	counter->features_used.iterators = allowed.iterators && pyexec_calls_kfuncs(skel->progs.count_exec);
+	counter->features_used.loop = allowed.loop && !counter->features_used.iterators;
 	counter->features_used.task_btf = allowed.task_btf && settings->mode == EXEC_MODE_ATTEMPTS;
 	counter->features_used.ancestor_cgroup = allowed.ancestor_cgroup && settings->filters.cgroup;
 	reader = &counter->reader;
 	reader->count_fd = bpf_map__fd(skel->maps.exec_count);
 	reader->losses_fd = bpf_map__fd(skel->maps.exec_losses);
 	reader->uid_fd = bpf_map__fd(skel->maps.uid_filter);
+	for (int n = 0; n < EXEC_PATH_CLASSES; n++)
+		reader->paths_fds[n] = bpf_map__fd(paths_map(skel, n));
 	reader->prog_count = pyexec_program_fds(skel->obj, reader->prog_fds, PYEXEC_MAX_PROGRAMS);
 	memcpy(&reader->settings, (const void *)&skel->rodata->settings, sizeof(reader->settings));
 	*out = counter;
@@ -125,6 +145,7 @@ void pyexec_counter_destroy(struct pyexec_counter *counter)
 	if (!counter)
 		return;
 	execcount_bpf__destroy(counter->skel);
+	pyexec_count_reader_free_buffers(&counter->reader);
 	free(counter);
 }
 
@@ -141,9 +162,11 @@ void pyexec_counter_features_used(const struct pyexec_counter *counter, struct e
 int pyexec_counter_pin(struct pyexec_counter *counter, const char *dir)
 {
 	struct execcount_bpf *skel = counter->skel;
-	struct bpf_map *const maps[] = {skel->maps.exec_count, skel->maps.exec_losses, skel->maps.uid_filter,
-					skel->maps.rodata};
-	const char *const names[] = {EXEC_PIN_COUNT, EXEC_PIN_LOSSES, EXEC_PIN_UIDS, EXEC_PIN_SETTINGS};
+	struct bpf_map *const maps[] = {skel->maps.exec_count, skel->maps.exec_paths_0, skel->maps.exec_paths_1,
+					skel->maps.exec_paths_2, skel->maps.exec_paths_3, skel->maps.exec_losses,
+					skel->maps.uid_filter, skel->maps.rodata};
+	const char *const names[] = {EXEC_PIN_COUNT, EXEC_PIN_PATHS "0", EXEC_PIN_PATHS "1", EXEC_PIN_PATHS "2",
+				     EXEC_PIN_PATHS "3", EXEC_PIN_LOSSES, EXEC_PIN_UIDS, EXEC_PIN_SETTINGS};
 
 	return pyexec_pin_object(skel->skeleton, dir, maps, names, sizeof(maps) / sizeof(maps[0]));
 }

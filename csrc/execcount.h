@@ -16,22 +16,48 @@ enum exec_by {
 	EXEC_BY_CGROUP = 16,
 };
 
+/* What a counted path is known by: a 128-bit hash of its record (struct
+ * exec_path_header and the path), keyed with settings.secret, so no one who
+ * does not know the secret can make two paths share one. 0: no path. */
+struct exec_path_id {
+	unsigned long long hash[2];
+};
+
 /* The key of the exec_count map: one per binary (and per uid, comm, ... when
  * counted by those). Zeroed in full before it is filled, so leftover bytes
  * never make two keys of one. */
 struct exec_count_key {
-	char path[EXEC_PATH_SIZE];     /* EXEC_BY_PATH: the file executed, or the name given */
+	struct exec_path_id path;      /* EXEC_BY_PATH: the path's id, in the exec_paths maps */
 	char comm[EXEC_COMM_SIZE];     /* EXEC_BY_COMM: the command name after exec */
 	char parent[EXEC_COMM_SIZE];   /* EXEC_BY_PARENT: the parent's command name */
 	unsigned long long cgroup;     /* EXEC_BY_CGROUP: the cgroup v2 id */
 	unsigned int uid;              /* EXEC_BY_UID: the real uid */
 	int outcome;                   /* 0: executed; else the errno of a failed exec call */
-	unsigned int truncated;        /* EXEC_BY_PATH: 1 if path was cut to fit (a resolved
-	                                * path loses its start, a name given to exec its end) */
-	unsigned int mnt_ns;           /* EXEC_BY_PATH, resolved: 0 for a file of the host's mount
-	                                * namespace; else the inode number of the one its mount is
-	                                * in, where path is that namespace's view, not the host's */
 };
+
+/* Each counted path is kept once, in the first of the exec_paths maps whose
+ * value holds its record: the header, then its bytes (no NUL). The maps' value
+ * sizes grow by four, so a path takes memory in proportion to its length. */
+struct exec_path_header {
+	unsigned short length;         /* of the path, in bytes */
+	unsigned char truncated;       /* 1 if it was cut to fit (a resolved path loses its start) */
+	unsigned char reserved;
+	unsigned int mnt_ns;           /* resolved: 0 for a file of the host's mount namespace; else
+	                                * the inode number of the one its mount is in, where the
+	                                * path is that namespace's view, not the host's */
+};
+
+#define EXEC_PATH_CLASSES 4
+#define EXEC_PATH_RECORD_MAX 4104 /* the header (8 bytes) and the longest path, EXEC_PATH_SIZE bytes with room */
+/* The value size of each exec_paths map, and the share of max_entries it
+ * holds (max_entries >> shift, at least EXEC_PATHS_MIN_ENTRIES). */
+#define EXEC_PATHS_0_SIZE 64
+#define EXEC_PATHS_1_SIZE 256
+#define EXEC_PATHS_2_SIZE 1024
+#define EXEC_PATHS_3_SIZE 4104 /* EXEC_PATH_RECORD_MAX */
+#define EXEC_PATHS_SHIFT 2 /* each map holds a fourth of the one before it */
+#define EXEC_PATHS_MIN_ENTRIES 64
+#define EXEC_PIN_PATHS "exec_paths_" /* and the map's number */
 
 /* --key: which path the key holds. */
 enum exec_path_key {
@@ -47,7 +73,7 @@ enum exec_mode {
 
 /* Changes whenever struct exec_settings or struct exec_count_key does: a
  * pinned counter of another layout is refused, not misread. */
-#define EXEC_LAYOUT 4
+#define EXEC_LAYOUT 5
 
 /* How a counter counts: the options of pyexec run, each under its name there,
  * as the BPF program reads them (its .rodata, set once before load, where a
@@ -64,4 +90,5 @@ struct exec_settings {
 	unsigned int max_entries;       /* --max-entries: exec_count's capacity, as loaded */
 	unsigned int root_reserve;      /* of it, the keys only root's (uid 0) executions may take:
 	                                 * no other user can fill the map for root */
+	unsigned long long secret[2];   /* the key of struct exec_path_id's hash: from getrandom */
 };

@@ -40,8 +40,9 @@ int pyexec_count_reader_uids(const struct pyexec_count_reader *reader, unsigned 
 /* What the kernel keeps of the counter's attached programs' runs, summed. */
 int pyexec_count_reader_totals(const struct pyexec_count_reader *reader, struct pyexec_program_totals *out);
 /* The kernel memory of the counter's maps, in bytes, from their fdinfo: exec_count,
- * exec_losses and uid_filter, in that order. */
-void pyexec_count_reader_memory(const struct pyexec_count_reader *reader, unsigned long long out[3]);
+ * exec_paths_0 to _3, exec_losses and uid_filter, in that order. */
+#define PYEXEC_COUNTER_MAPS 7 /* EXEC_PATH_CLASSES + 3 */
+void pyexec_count_reader_memory(const struct pyexec_count_reader *reader, unsigned long long out[PYEXEC_COUNTER_MAPS]);
 /* The kernel's id of the counter's exec_count map: what tells one counter from
  * another, such as the one pinned at a directory now from the one opened there. */
 int pyexec_count_reader_map_id(const struct pyexec_count_reader *reader, unsigned int *id);
@@ -54,21 +55,35 @@ struct pyexec_column {
 	void *out;
 };
 
+#define PYEXEC_NO_PATH 4294967295U /* the path index of a key counted without one */
+
 /* exec_count as columns, in buffers the caller allocated with room for
  * capacity entries. */
 struct pyexec_count_columns {
 	unsigned int capacity;
 	unsigned int found;        /* entries written */
-	char *paths;               /* capacity * EXEC_PATH_SIZE bytes; each path is followed by a NUL */
-	unsigned long paths_size;  /* bytes written to paths */
 	unsigned long long *counts;
+	unsigned int *paths;       /* each entry's path: its index in the path table, or PYEXEC_NO_PATH */
 	struct pyexec_column *columns; /* the other members wanted */
 	unsigned int column_count;
 };
 
-/* Reads the whole of exec_count into out, in as few syscalls as the kernel
- * allows (batches, or key by key where batch operations are missing). */
+/* The paths of the entries a read found, each once: in the reader's own
+ * buffers, good until its next read. */
+struct pyexec_path_table {
+	unsigned int count;
+	const char *bytes;         /* the paths, each followed by a NUL */
+	unsigned long size;        /* of bytes */
+	const unsigned char *truncated; /* count flags: the path was cut (its start, if resolved) */
+	const unsigned int *mnt_ns;     /* count namespaces: 0, or the mount namespace it is seen from */
+};
+
+/* Reads the whole of exec_count into out, and the paths of its keys, in as few
+ * syscalls as the kernel allows (batches, or key by key where batch operations
+ * are missing). */
 int pyexec_count_reader_read(struct pyexec_count_reader *reader, struct pyexec_count_columns *out);
+/* The paths of the last read's entries. */
+void pyexec_count_reader_paths(const struct pyexec_count_reader *reader, struct pyexec_path_table *out);
 /* Reads key by key from now on, as on kernels without batch map operations. */
 void pyexec_count_reader_use_per_key_reads(struct pyexec_count_reader *reader);
 /* Sums exec_losses over all CPUs, and the times the kernel skipped the programs. */

@@ -2,6 +2,7 @@
 /* Reads an exec counter's maps by file descriptor: the loader's own, or those
  * a pyexec start pinned, opened by any later process. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,6 +10,9 @@
 #include "execcount_reader.h"
 
 _Static_assert(sizeof(struct exec_losses) % sizeof(__u64) == 0, "struct exec_losses is u64 counts alone");
+_Static_assert(PYEXEC_COUNTER_MAPS == EXEC_PATH_CLASSES + 3, "the memory of each map");
+_Static_assert(EXEC_PATH_RECORD_MAX == sizeof(struct exec_path_header) + EXEC_PATH_SIZE &&
+		       EXEC_PATHS_3_SIZE == EXEC_PATH_RECORD_MAX, "the last exec_paths map holds the longest record");
 
 /* Where the skeleton's .rodata holds the settings: they are its only global. */
 #define SETTINGS_OFFSET 0
@@ -38,8 +42,16 @@ int pyexec_count_reader_open_pinned(const char *dir, struct pyexec_count_reader 
 	if (!reader)
 		return -ENOMEM;
 	reader->count_fd = reader->losses_fd = reader->uid_fd = -1;
+	for (int n = 0; n < EXEC_PATH_CLASSES; n++)
+		reader->paths_fds[n] = -1;
 	reader->owns_fds = true;
 	err = pyexec_open_pin(dir, EXEC_PIN_COUNT, &reader->count_fd);
+	for (int n = 0; n < EXEC_PATH_CLASSES && !err; n++) {
+		char name[sizeof(EXEC_PIN_PATHS) + 8];
+
+		snprintf(name, sizeof(name), EXEC_PIN_PATHS "%d", n);
+		err = pyexec_open_pin(dir, name, &reader->paths_fds[n]);
+	}
 	if (!err)
 		err = pyexec_open_pin(dir, EXEC_PIN_LOSSES, &reader->losses_fd);
 	if (!err)
@@ -70,12 +82,28 @@ int pyexec_count_reader_open_pinned(const char *dir, struct pyexec_count_reader 
 	return 0;
 }
 
+void pyexec_count_reader_free_buffers(struct pyexec_count_reader *reader)
+{
+	struct growing *buffers[] = {&reader->ids, &reader->path_bytes, &reader->path_truncated,
+				     &reader->path_mnt_ns, &reader->slots};
+
+	for (size_t i = 0; i < sizeof(buffers) / sizeof(buffers[0]); i++) {
+		free(buffers[i]->items);
+		*buffers[i] = (struct growing){0};
+	}
+	free(reader->record_chunk);
+	reader->record_chunk = NULL;
+}
+
 void pyexec_count_reader_close(struct pyexec_count_reader *reader)
 {
 	if (!reader || !reader->owns_fds)
 		return;
-	int fds[] = {reader->count_fd, reader->losses_fd, reader->uid_fd};
+	int fds[] = {reader->count_fd, reader->losses_fd, reader->uid_fd, reader->paths_fds[0],
+		     reader->paths_fds[1], reader->paths_fds[2], reader->paths_fds[3]};
 
+	_Static_assert(EXEC_PATH_CLASSES == 4, "each exec_paths map is closed");
+	pyexec_count_reader_free_buffers(reader);
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -84,11 +112,13 @@ void pyexec_count_reader_close(struct pyexec_count_reader *reader)
 	free(reader);
 }
 
-void pyexec_count_reader_memory(const struct pyexec_count_reader *reader, unsigned long long out[3])
+void pyexec_count_reader_memory(const struct pyexec_count_reader *reader, unsigned long long out[PYEXEC_COUNTER_MAPS])
 {
 	out[0] = pyexec_map_memlock(reader->count_fd);
-	out[1] = pyexec_map_memlock(reader->losses_fd);
-	out[2] = pyexec_map_memlock(reader->uid_fd);
+	for (int n = 0; n < EXEC_PATH_CLASSES; n++)
+		out[1 + n] = pyexec_map_memlock(reader->paths_fds[n]);
+	out[EXEC_PATH_CLASSES + 1] = pyexec_map_memlock(reader->losses_fd);
+	out[EXEC_PATH_CLASSES + 2] = pyexec_map_memlock(reader->uid_fd);
 }
 
 int pyexec_count_reader_map_id(const struct pyexec_count_reader *reader, unsigned int *id)
@@ -102,21 +132,23 @@ int pyexec_count_reader_uids(const struct pyexec_count_reader *reader, unsigned 
 	return pyexec_read_uids(reader->uid_fd, out, capacity, found);
 }
 
-/* Where a read of exec_count has got to. */
+/* Where a read of a map has got to. */
 struct map_cursor {
 	bool started, finished;
-	unsigned long long token;         /* batch reads: the bucket the kernel resumes at */
-	struct exec_count_key last_key;   /* per-key reads: the key to go on from */
+	unsigned long long token;   /* batch reads: the bucket the kernel resumes at */
+	struct exec_count_key last_key; /* per-key reads: the key to go on from (the largest key) */
 };
 
-static int read_chunk_per_key(int fd, struct map_cursor *cursor, struct exec_count_key *keys,
-			      unsigned long long *counts, unsigned int room, unsigned int *got)
+static int read_chunk_per_key(int fd, struct map_cursor *cursor, size_t key_size, size_t value_size,
+			      char *keys, char *values, unsigned int room, unsigned int *got)
 {
 	unsigned int n = 0;
 	int err;
 
 	while (n < room) {
-		err = bpf_map_get_next_key(fd, cursor->started ? &cursor->last_key : NULL, &keys[n]);
+		char *key = keys + n * key_size;
+
+		err = bpf_map_get_next_key(fd, cursor->started ? &cursor->last_key : NULL, key);
 		if (err == -ENOENT) {
 			cursor->finished = true;
 			break;
@@ -124,9 +156,9 @@ static int read_chunk_per_key(int fd, struct map_cursor *cursor, struct exec_cou
 		if (err)
 			return err;
 		cursor->started = true;
-		cursor->last_key = keys[n];
-		err = bpf_map_lookup_elem(fd, &keys[n], &counts[n]);
-		if (err == -ENOENT) /* deleted meanwhile: keys[n] is reused */
+		memcpy(&cursor->last_key, key, key_size);
+		err = bpf_map_lookup_elem(fd, key, values + n * value_size);
+		if (err == -ENOENT) /* deleted meanwhile: its room is reused */
 			continue;
 		if (err)
 			return err;
@@ -141,22 +173,22 @@ static bool batch_unsupported(int err)
 	return err == -EINVAL || err == -EOPNOTSUPP || err == -ENOTSUP || err == -EXEC_ENOTSUPP;
 }
 
-/* Reads up to room entries into the reader's chunk buffers. */
-static int read_chunk(struct pyexec_count_reader *reader, struct map_cursor *cursor,
-		      unsigned int room, unsigned int *got)
+/* Reads up to room entries of the map fd into keys and values. */
+static int read_chunk(struct pyexec_count_reader *reader, int fd, struct map_cursor *cursor, size_t key_size,
+		      size_t value_size, void *keys, void *values, unsigned int room, unsigned int *got)
 {
-	int fd = reader->count_fd;
 	int err;
 
+	if (key_size > sizeof(cursor->last_key))
+		return -EINVAL;
 	if (reader->per_key_reads)
-		return read_chunk_per_key(fd, cursor, reader->chunk_keys, reader->chunk_counts,
-					  room, got);
+		return read_chunk_per_key(fd, cursor, key_size, value_size, keys, values, room, got);
 	*got = room;
-	err = bpf_map_lookup_batch(fd, cursor->started ? &cursor->token : NULL, &cursor->token,
-				   reader->chunk_keys, reader->chunk_counts, got, NULL);
+	err = bpf_map_lookup_batch(fd, cursor->started ? &cursor->token : NULL, &cursor->token, keys, values,
+				   got, NULL);
 	if (err && !cursor->started && batch_unsupported(err)) {
 		reader->per_key_reads = true; /* remembered: no batch ops on this kernel */
-		return read_chunk(reader, cursor, room, got);
+		return read_chunk(reader, fd, cursor, key_size, value_size, keys, values, room, got);
 	}
 	cursor->started = true;
 	if (err == -ENOENT) { /* the last batch: the whole map is read */
@@ -166,20 +198,38 @@ static int read_chunk(struct pyexec_count_reader *reader, struct map_cursor *cur
 	return err;
 }
 
-/* Appends a chunk to the columns, each path followed by a NUL. */
-static void append_chunk(struct pyexec_count_columns *out, const struct exec_count_key *keys,
-			 const unsigned long long *counts, unsigned int n)
+/* Room in g for count more items of size bytes. */
+static int grow(struct growing *g, size_t size, size_t count)
 {
-	char *end = out->paths + out->paths_size;
+	size_t room = g->room ? g->room : 1024;
+	void *items;
 
-	for (unsigned int i = 0; i < n; i++) {
-		size_t len = strnlen(keys[i].path, sizeof(keys[i].path));
+	if (g->count + count <= g->room)
+		return 0;
+	while (room < g->count + count)
+		room *= 2;
+	items = realloc(g->items, room * size);
+	if (!items)
+		return -ENOMEM;
+	g->items = items;
+	g->room = room;
+	return 0;
+}
 
-		memcpy(end, keys[i].path, len);
-		end[len] = '\0';
-		end += len + 1;
-	}
-	memcpy(out->counts + out->found, counts, n * sizeof(*counts));
+/* Appends a chunk to the columns, and its keys' path ids to the reader's. */
+static int append_chunk(struct pyexec_count_reader *reader, struct pyexec_count_columns *out, unsigned int n)
+{
+	const struct exec_count_key *keys = reader->chunk_keys;
+	struct exec_path_id *ids;
+	int err = grow(&reader->ids, sizeof(*ids), n);
+
+	if (err)
+		return err;
+	ids = (struct exec_path_id *)reader->ids.items + reader->ids.count;
+	for (unsigned int i = 0; i < n; i++)
+		ids[i] = keys[i].path;
+	reader->ids.count += n;
+	memcpy(out->counts + out->found, reader->chunk_counts, n * sizeof(*out->counts));
 	for (unsigned int c = 0; c < out->column_count; c++) {
 		const struct pyexec_column *column = &out->columns[c];
 		char *to = (char *)column->out + (size_t)out->found * column->size;
@@ -188,12 +238,114 @@ static void append_chunk(struct pyexec_count_columns *out, const struct exec_cou
 			memcpy(to, (const char *)&keys[i] + column->offset, column->size);
 	}
 	out->found += n;
-	out->paths_size = end - out->paths;
+	return 0;
+}
+
+/* The join of path ids to paths: open addressing, a power of two of slots. */
+struct path_slot {
+	struct exec_path_id id;
+	unsigned int index; /* in the path table, plus one: 0 is a free slot */
+};
+
+static struct path_slot *slot_of(struct growing *slots, const struct exec_path_id *id)
+{
+	struct path_slot *table = slots->items;
+	size_t mask = slots->room - 1;
+
+	for (size_t at = id->hash[0] & mask;; at = (at + 1) & mask)
+		if (!table[at].index || !memcmp(&table[at].id, id, sizeof(*id)))
+			return &table[at];
+}
+
+/* Makes the join's table twice as large (or its first), with what it holds. */
+static int grow_slots(struct growing *slots)
+{
+	struct growing bigger = {.room = slots->room ? slots->room * 2 : 4096};
+	struct path_slot *old = slots->items;
+
+	bigger.items = calloc(bigger.room, sizeof(struct path_slot));
+	if (!bigger.items)
+		return -ENOMEM;
+	for (size_t i = 0; i < slots->room; i++)
+		if (old[i].index)
+			*slot_of(&bigger, &old[i].id) = old[i];
+	bigger.count = slots->count;
+	free(old);
+	*slots = bigger;
+	return 0;
+}
+
+/* Adds a record read from a map of value_size bytes to the path table. */
+static int add_record(struct pyexec_count_reader *reader, const struct exec_path_id *id, const unsigned char *value,
+		      size_t value_size)
+{
+	struct exec_path_header header;
+	struct path_slot *slot;
+	unsigned int index = reader->path_truncated.count;
+	int err;
+
+	memcpy(&header, value, sizeof(header));
+	if (sizeof(header) + header.length > value_size)
+		return -EPROTO;
+	if ((reader->slots.count + 1) * 2 > reader->slots.room && (err = grow_slots(&reader->slots)))
+		return err;
+	slot = slot_of(&reader->slots, id);
+	if (slot->index)
+		return 0; /* in two maps: a map the kernel found full, then another (not by this pyexec) */
+	if ((err = grow(&reader->path_bytes, 1, header.length + 1)) || (err = grow(&reader->path_truncated, 1, 1)) ||
+	    (err = grow(&reader->path_mnt_ns, sizeof(unsigned int), 1)))
+		return err;
+	memcpy((char *)reader->path_bytes.items + reader->path_bytes.count, value + sizeof(header), header.length);
+	reader->path_bytes.count += header.length;
+	((char *)reader->path_bytes.items)[reader->path_bytes.count++] = '\0';
+	((unsigned char *)reader->path_truncated.items)[reader->path_truncated.count++] = header.truncated;
+	((unsigned int *)reader->path_mnt_ns.items)[reader->path_mnt_ns.count++] = header.mnt_ns;
+	slot->id = *id;
+	slot->index = index + 1;
+	reader->slots.count++;
+	return 0;
+}
+
+static const size_t record_sizes[EXEC_PATH_CLASSES] = {EXEC_PATHS_0_SIZE, EXEC_PATHS_1_SIZE, EXEC_PATHS_2_SIZE,
+						       EXEC_PATHS_3_SIZE};
+
+/* Reads every exec_paths map into the path table. */
+static int read_paths(struct pyexec_count_reader *reader)
+{
+	unsigned int room, got;
+	int err;
+
+	reader->path_bytes.count = reader->path_truncated.count = reader->path_mnt_ns.count = 0;
+	reader->slots.count = 0;
+	if (reader->slots.items)
+		memset(reader->slots.items, 0, reader->slots.room * sizeof(struct path_slot));
+	if (!reader->record_chunk && !(reader->record_chunk = malloc(RECORD_CHUNK_BYTES)))
+		return -ENOMEM;
+	for (int n = 0; n < EXEC_PATH_CLASSES; n++) {
+		size_t value_size = record_sizes[n];
+		struct map_cursor cursor = {0};
+		struct exec_path_id *ids = (struct exec_path_id *)reader->record_chunk;
+		unsigned char *values;
+
+		room = RECORD_CHUNK_BYTES / (sizeof(*ids) + value_size);
+		values = reader->record_chunk + room * sizeof(*ids);
+		while (!cursor.finished) {
+			err = read_chunk(reader, reader->paths_fds[n], &cursor, sizeof(*ids), value_size, ids, values,
+					 room, &got);
+			for (unsigned int i = 0; !err && i < got; i++)
+				err = add_record(reader, &ids[i], values + i * value_size, value_size);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
 }
 
 int pyexec_count_reader_read(struct pyexec_count_reader *reader, struct pyexec_count_columns *out)
 {
+	static const struct exec_path_id no_path;
 	struct map_cursor cursor = {0};
+	const struct exec_path_id *ids;
 	unsigned int room, got;
 	int err;
 
@@ -201,17 +353,43 @@ int pyexec_count_reader_read(struct pyexec_count_reader *reader, struct pyexec_c
 		if (out->columns[c].offset + out->columns[c].size > sizeof(struct exec_count_key))
 			return -EINVAL;
 	out->found = 0;
-	out->paths_size = 0;
+	reader->ids.count = 0;
+	/* The counts first: the kernel keeps a path before it counts its first key. */
 	while (!cursor.finished && out->found < out->capacity) {
 		room = out->capacity - out->found;
 		if (room > READ_CHUNK)
 			room = READ_CHUNK;
-		err = read_chunk(reader, &cursor, room, &got);
+		err = read_chunk(reader, reader->count_fd, &cursor, sizeof(struct exec_count_key),
+				 sizeof(unsigned long long), reader->chunk_keys, reader->chunk_counts, room, &got);
+		if (!err)
+			err = append_chunk(reader, out, got);
 		if (err)
 			return err;
-		append_chunk(out, reader->chunk_keys, reader->chunk_counts, got);
+	}
+	err = read_paths(reader);
+	if (err)
+		return err;
+	ids = reader->ids.items;
+	for (unsigned int i = 0; i < out->found; i++) {
+		const struct path_slot *slot;
+
+		if (!memcmp(&ids[i], &no_path, sizeof(no_path)) || !reader->slots.room) {
+			out->paths[i] = PYEXEC_NO_PATH;
+			continue;
+		}
+		slot = slot_of(&reader->slots, &ids[i]);
+		out->paths[i] = slot->index ? slot->index - 1 : PYEXEC_NO_PATH;
 	}
 	return 0;
+}
+
+void pyexec_count_reader_paths(const struct pyexec_count_reader *reader, struct pyexec_path_table *out)
+{
+	out->count = reader->path_truncated.count;
+	out->bytes = reader->path_bytes.items;
+	out->size = reader->path_bytes.count;
+	out->truncated = reader->path_truncated.items;
+	out->mnt_ns = reader->path_mnt_ns.items;
 }
 
 int pyexec_count_reader_losses(struct pyexec_count_reader *reader, struct exec_losses *out)

@@ -6,9 +6,26 @@
 /* Entries read per syscall: small enough for the buffers to stay in cache
  * between the kernel's copy and ours. */
 #define READ_CHUNK 512
+/* The bytes of path records read per syscall. */
+#define RECORD_CHUNK_BYTES (256 * 1024)
+
+/* The capacity of exec_paths_N for a counter of max_entries. */
+static inline unsigned int pyexec_paths_entries(unsigned int max_entries, int n)
+{
+	unsigned int entries = max_entries >> (n * EXEC_PATHS_SHIFT);
+
+	return entries < EXEC_PATHS_MIN_ENTRIES ? EXEC_PATHS_MIN_ENTRIES : entries;
+}
+
+/* A growing array of size-byte items, its memory the reader's. */
+struct growing {
+	void *items;
+	size_t count, room;
+};
 
 struct pyexec_count_reader {
 	int count_fd, losses_fd, uid_fd;
+	int paths_fds[EXEC_PATH_CLASSES];
 	int prog_fds[PYEXEC_MAX_PROGRAMS]; /* the attached programs, for their run time */
 	unsigned int prog_count;
 	bool owns_fds; /* opened from pins: closed with the reader */
@@ -16,4 +33,14 @@ struct pyexec_count_reader {
 	bool per_key_reads; /* batch lookups unsupported here, or turned off */
 	struct exec_count_key chunk_keys[READ_CHUNK];
 	unsigned long long chunk_counts[READ_CHUNK];
+	/* The last read: each entry's path id, and the table of their paths. */
+	struct growing ids;             /* struct exec_path_id */
+	struct growing path_bytes;      /* char */
+	struct growing path_truncated;  /* unsigned char */
+	struct growing path_mnt_ns;     /* unsigned int */
+	struct growing slots;           /* struct path_slot: path ids to their index, open addressing */
+	unsigned char *record_chunk;    /* RECORD_CHUNK_BYTES of records and their keys */
 };
+
+/* Frees what a reader allocated as it read. */
+void pyexec_count_reader_free_buffers(struct pyexec_count_reader *reader);

@@ -59,6 +59,7 @@ struct exec_features pyexec_probe_features(struct exec_features wanted)
 		libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_task_btf, NULL) == 1;
 	wanted.ancestor_cgroup = wanted.ancestor_cgroup &&
 		libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_ancestor_cgroup_id, NULL) == 1;
+	wanted.loop = wanted.loop && libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) == 1;
 	return wanted;
 }
 

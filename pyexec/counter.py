@@ -17,14 +17,19 @@ from .program import BpfProgram, pin_path
 from .settings import DEFAULT_MAX_ENTRIES, PIN_DIRECTORY, Settings
 
 KEY = "struct exec_count_key"
+_KERNEL_ELEMENT = 64  # what the kernel adds to each preallocated element: bookkeeping and bucket
+_RECORD_SIZES = [getattr(lib, f"EXEC_PATHS_{n}_SIZE") for n in range(lib.EXEC_PATH_CLASSES)]
 # Memory one entry of max_entries takes, whether used or not: the kernel's
-# preallocated element (key, value, bookkeeping and bucket), then a row of the
-# buffers a read is decoded from (path, count, truncated, mount namespace).
-ENTRY_BYTES = ffi.sizeof(KEY) + 8 + 64 + lib.EXEC_PATH_SIZE + 8 + 4 + 4
-# The members read besides the breakdowns': with the path, whether it was cut and
-# in which mount namespace; in attempts mode, the outcome.
-_PATH_MEMBERS = ("truncated", "mnt_ns")
+# preallocated elements (the count's, and its share of each exec_paths map's),
+# then a row of the buffers a read is decoded from (count, path index, path id,
+# and a path of typical length in the path table).
+ENTRY_BYTES = (ffi.sizeof(KEY) + 8 + _KERNEL_ELEMENT
+               + sum((size + 16 + _KERNEL_ELEMENT) >> (n * lib.EXEC_PATHS_SHIFT) for n, size in enumerate(_RECORD_SIZES))
+               + 8 + 4 + 16 + 64)
 _KEY_MEMBERS = dict(ffi.typeof(KEY).fields)
+#: The maps of a counter, as memory() names them.
+MAPS = (C.EXEC_PIN_COUNT, *(f"{C.EXEC_PIN_PATHS}{n}" for n in range(lib.EXEC_PATH_CLASSES)), C.EXEC_PIN_LOSSES,
+        C.EXEC_PIN_UIDS)
 
 
 class ExecCounter(BpfProgram):
@@ -128,10 +133,10 @@ class ExecCounter(BpfProgram):
 
     def memory(self) -> dict[str, int]:
         """The kernel memory each of the counter's maps takes, in bytes (its memlock)."""
-        sizes = ffi.new("unsigned long long[3]")
+        sizes = ffi.new("unsigned long long[]", lib.PYEXEC_COUNTER_MAPS)
         with self._lock:
             lib.pyexec_count_reader_memory(self._started(), sizes)
-        return dict(zip((C.EXEC_PIN_COUNT, C.EXEC_PIN_LOSSES, C.EXEC_PIN_UIDS), map(int, sizes)))
+        return dict(zip(MAPS, map(int, sizes)))
 
     @property
     def features_used(self) -> dict[str, bool]:
@@ -179,7 +184,7 @@ class ExecCounter(BpfProgram):
             columns = self._read()
             fields = {"count": columns.counts(), **{name: columns.column(name) for name in self.settings.by}}
             if "path" in self.settings.by:
-                fields["truncated"] = [bool(cut) for cut in columns.column("truncated")]
+                fields["truncated"] = columns.column("truncated")
             if self.settings.mode == "attempts":
                 fields["outcome"] = columns.column("outcome")
         return fields
@@ -193,6 +198,7 @@ class ExecCounter(BpfProgram):
                 raise PyexecError(f"no memory for the buffers to read {self.settings.max_entries} entries: "
                                   "choose a smaller max_entries") from None
         check(lib.pyexec_count_reader_read(reader, self._columns.struct), Action("read the exec_count map"))
+        lib.pyexec_count_reader_paths(reader, self._columns.table)
         return self._columns
 
     def losses(self) -> ExecLosses:
@@ -239,13 +245,14 @@ def check_memory_for(max_entries: int) -> None:
 
 class _Columns:
     """The buffers a read of exec_count is written to, and their decoding: the
-    members of the key that the settings need, one column each."""
+    members of the key that the settings need, one column each, and each
+    entry's path, by its index in the reader's table of paths."""
 
     def __init__(self, capacity: int, settings: Settings) -> None:
         members = [BREAKDOWNS[name].member for name in settings.by if name != "path"]
-        members += [*(_PATH_MEMBERS if "path" in settings.by else ()), *(("outcome",) if settings.mode == "attempts" else ())]
-        self._paths = ffi.new("char[]", capacity * lib.EXEC_PATH_SIZE)
+        members += ["outcome"] if settings.mode == "attempts" else []
         self._counts = ffi.new("unsigned long long[]", capacity)
+        self._path_index = ffi.new("unsigned int[]", capacity)
         self._buffers: dict[str, Any] = {}
         columns = ffi.new("struct pyexec_column[]", len(members))
         for column, member in zip(columns, members):
@@ -254,10 +261,11 @@ class _Columns:
             column.offset, column.size, column.out = _KEY_MEMBERS[member].offset, size, self._buffers[member]
         self._columns = columns  # kept alive: the struct points at it
         self.struct = ffi.new("struct pyexec_count_columns *", {
-            "capacity": capacity, "paths": self._paths, "counts": self._counts,
+            "capacity": capacity, "counts": self._counts, "paths": self._path_index,
             "columns": columns, "column_count": len(members)})
+        self.table = ffi.new("struct pyexec_path_table *")
         self._cut_at_start = settings.key == "resolved"
-        self._last_raw, self._last_paths = b"", list[str]()
+        self._last_raw, self._last_paths, self._last_cuts = b"", list[str](), b""
 
     def counts(self) -> list[int]:
         return ffi.unpack(self._counts, self.struct.found)
@@ -266,31 +274,46 @@ class _Columns:
         ctype = _KEY_MEMBERS[member].type
         return ffi.unpack(ffi.cast(f"{ctype.cname} *", self._buffers[member]), self.struct.found)
 
-    def paths(self) -> list[str]:
-        found, size = self.struct.found, self.struct.paths_size
-        cuts = ffi.buffer(self._buffers["truncated"], 4 * found)[:]
-        namespaces = ffi.buffer(self._buffers["mnt_ns"], 4 * found)[:]
-        raw = ffi.buffer(self._paths, size)[:] + cuts + namespaces
-        # The same keys in the same order, as between most reads of a busy map:
+    def _table(self) -> tuple[list[str], bytes]:
+        """The distinct paths, marked as cut or another namespace's, and their cut flags."""
+        table = self.table
+        size, count = table.size, table.count
+        cuts = ffi.buffer(table.truncated, count)[:] if count else b""
+        namespaces = ffi.buffer(table.mnt_ns, 4 * count)[:] if count else b""
+        raw = (ffi.buffer(table.bytes, size)[:] if size else b"") + cuts + namespaces
+        # The same paths in the same order, as between most reads of a busy map:
         # the strings made last time serve again (their hashes already known).
         if raw != self._last_raw:
             # One decode for all paths: fsdecode is lossless, and a path never holds a NUL.
             paths = os.fsdecode(raw[:size]).split("\0")[:-1]
             if cuts.strip(b"\0"):
-                for row, cut in enumerate(self._numbers("truncated")):
+                for at, cut in enumerate(cuts):
                     if cut:
-                        paths[row] = CUT + paths[row] if self._cut_at_start else paths[row] + CUT
+                        paths[at] = CUT + paths[at] if self._cut_at_start else paths[at] + CUT
             if namespaces.strip(b"\0"):
-                for row, ns in enumerate(self._numbers("mnt_ns")):
+                for at, ns in enumerate(ffi.unpack(table.mnt_ns, count)):
                     if ns:
-                        paths[row] = FOREIGN.format(ns) + paths[row]
-            self._last_raw, self._last_paths = raw, paths
-        return self._last_paths
+                        paths[at] = FOREIGN.format(ns) + paths[at]
+            self._last_raw, self._last_paths, self._last_cuts = raw, paths, cuts
+        return self._last_paths, self._last_cuts
+
+    def _rows(self, values: list, missing: object) -> list:
+        """values, one per distinct path, for each entry by its path; missing
+        for an entry whose path was not found."""
+        index = ffi.unpack(self._path_index, self.struct.found)
+        if max(index, default=0) < len(values):
+            return [values[at] for at in index]
+        return [values[at] if at < len(values) else missing for at in index]
+
+    def paths(self) -> list[str]:
+        return self._rows(self._table()[0], "")
 
     def column(self, name: str) -> list:
         """A breakdown's values (by its name), or another member's."""
         if name == "path":
             return self.paths()
+        if name == "truncated":
+            return self._rows([bool(cut) for cut in self._table()[1]], False)
         breakdown = BREAKDOWNS.get(name)
         member = breakdown.member if breakdown else name
         if breakdown is None or not breakdown.text:

@@ -7,6 +7,7 @@ what this module says.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 #: What every part of pyexec needs: BTF-typed tracepoints (tp_btf) and the
 #: kernel's BTF, which libbpf relocates the program against.
@@ -27,8 +28,12 @@ class Feature:
     serves: str  # which part of pyexec uses it
     with_it: str  # how that part works where the kernel has it...
     without_it: str  # ...and where it does not
-    used_by: dict[str, str] = field(default_factory=dict)  # the ExecCounter options whose program uses it
+    used_by: dict[str, Any] = field(default_factory=dict)  # the ExecCounter options whose program uses it
 
+
+#: How deep a resolved path is walked with neither iterators nor bpf_loop
+#: (WALK_BOUNDED_STEPS, csrc/exec.bpf.h).
+WALK_BOUNDED_LEVELS = 64
 
 #: One row per field of struct exec_features (csrc/execcount.h), in its order.
 FEATURES = {
@@ -39,8 +44,8 @@ FEATURES = {
     ),
     "iterators": Feature(
         "Linux 6.4", "open-coded iterators and bpf_rdonly_cast", "resolved paths (--key resolved)",
-        "walks the dentries by plain loads in an open-coded iterator",
-        "walks the dentries with bpf_probe_read_kernel in a bounded loop",
+        "walks the dentries by plain loads in an open-coded iterator, up to PATH_MAX",
+        "walks the dentries with bpf_probe_read_kernel (with bpf_loop where the kernel has it)",
         {"key": "resolved"},
     ),
     "name_loads": Feature(
@@ -53,11 +58,19 @@ FEATURES = {
         "asks bpf_get_current_ancestor_cgroup_id", "reads the ancestor's id from the task's cgroup",
         {"cgroup": "/"},
     ),
+    "loop": Feature(
+        "Linux 5.17", "bpf_loop", "resolved paths without iterators (--key resolved --avoid iterators)",
+        "walks the dentries in bpf_loop, up to PATH_MAX",
+        f"walks the dentries in a bounded loop, {WALK_BOUNDED_LEVELS} levels: a deeper path keeps its end, cut",
+        {"key": "resolved", "avoid": ("iterators",)},
+    ),
 }
 
 
-#: The feature each key's path is read with, where the kernel has it.
-KEY_FEATURES = {feature.used_by["key"]: name for name, feature in FEATURES.items() if "key" in feature.used_by}
+#: The feature each key's path is read with, where the kernel has it (and
+#: which has a fallback of its own, like bpf_loop's for iterators, is not).
+KEY_FEATURES = {feature.used_by["key"]: name for name, feature in FEATURES.items()
+                if "key" in feature.used_by and "avoid" not in feature.used_by}
 
 
 def describe(name: str, present: bool) -> str:

@@ -23,7 +23,7 @@ from . import _contract as C
 KEYS = {"resolved": C.EXEC_KEY_RESOLVED, "invoked": C.EXEC_KEY_INVOKED}
 #: What counts: successful executions, or every exec call with its outcome.
 MODES = {"exec": C.EXEC_MODE_EXEC, "attempts": C.EXEC_MODE_ATTEMPTS}
-#: Marks where a path cut to fit in the kernel's key lost bytes: at the start of
+#: Marks where a path cut to fit lost bytes: at the start of
 #: a resolved path (which otherwise always starts with "/"), at the end of an
 #: invoked name (which is then EXEC_PATH_SIZE - 1 bytes before it).
 CUT = "\u2026"
@@ -138,6 +138,8 @@ class ExecLosses:
     # Newer than the others: a snapshot saved before it was counted has none (0).
     missed: int = field(default=0, metadata={
         "meaning": "Executions not counted: the kernel did not run the BPF program, already running on that CPU"})
+    collisions: int = field(default=0, metadata={
+        "meaning": "Executions not counted: their path's id was another path's already"})
 
     def __sub__(self, earlier: ExecLosses) -> ExecLosses:
         """What was lost between two readings."""
@@ -148,4 +150,4 @@ class ExecLosses:
         return {loss.name: loss.metadata["meaning"] for loss in fields(ExecLosses)}
 
 
-NO_LOSSES = ExecLosses(0, 0, 0, 0)
+NO_LOSSES = ExecLosses(0, 0, 0, 0, 0)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -63,11 +64,39 @@ def true_binary(workdir: Path) -> Path:
     return copy_true(workdir / "true")
 
 
-def deep_directory(workdir: Path) -> Path:
-    """A directory under workdir whose path alone is over 300 bytes."""
-    directory = workdir / ("d" * 100) / ("d" * 100) / ("d" * 100)
-    directory.mkdir(parents=True)
-    return directory
+#: How deep the bounded walk of kernels without open-coded iterators goes
+#: (WALK_BOUNDED_STEPS in csrc/exec.bpf.h): a deeper resolved path is cut there.
+BOUNDED_WALK_LEVELS = 64
+
+
+@pytest.fixture
+def nested_directory(workdir: Path) -> Iterator[Callable[[int], Path]]:
+    """Makes a directory that many levels below workdir, each level named "d";
+    removes it after the test, level by level (pytest's clean-up recurses, once
+    a level, and a tree deeper than Python's recursion limit would break it)."""
+    made: list[Path] = []
+
+    def make(levels: int) -> Path:
+        directory = workdir
+        for _ in range(levels):  # Path.mkdir(parents=True) recurses too
+            directory /= "d"
+            directory.mkdir()
+        made.append(directory)
+        return directory
+
+    yield make
+    if made:  # rm walks a tree of any depth
+        subprocess.run(["rm", "-rf", "--", str(workdir / "d")], check=True)
+
+
+def path_of_length(workdir: Path, length: int) -> bytes:
+    """A copy of true whose absolute path is exactly length bytes long."""
+    directory = os.fsencode(workdir)
+    while len(directory) + 1 + 200 < length:
+        directory += b"/" + b"d" * 200
+        os.makedirs(directory, exist_ok=True)
+    name = b"t" * (length - len(directory) - 1)
+    return copy_true(directory + b"/" + name)
 
 
 def copy_true(destination: Path | bytes) -> Path | bytes:

@@ -58,13 +58,13 @@ def test_json_counts_a_workload_started_after_attach(true_binary: Path) -> None:
     result = json.loads(stdout)
     assert set(result) == {
         "host", "key", "mode", "by", "filters", "start", "end",
-        "counts", "total", "distinct", "dropped", "truncated", "errors", "missed", "duration_s"
+        "counts", "total", "distinct", "dropped", "truncated", "errors", "missed", "collisions", "duration_s"
     }
     counts = {entry["path"]: entry["count"] for entry in result["counts"]}
     assert counts[str(true_binary)] == 7
     assert result["total"] == sum(counts.values())
     assert result["distinct"] == len(counts)
-    assert (result["dropped"], result["truncated"], result["errors"], result["missed"]) == (0, 0, 0, 0)
+    assert (result["dropped"], result["truncated"], result["errors"], result["missed"], result["collisions"]) == (0,) * 5
     assert 2.9 < result["duration_s"] < 10
     ranked = [entry["count"] for entry in result["counts"]]
     assert ranked == sorted(ranked, reverse=True)
@@ -253,7 +253,7 @@ def test_an_unknown_breakdown_is_a_usage_error() -> None:
     [
         ("--uid", "no-such-user-here", "no such user"),
         ("--cgroup", "/no/such/cgroup", "no such cgroup"),
-        ("--path-prefix", "", "a path prefix is 1 to 255 bytes"),
+        ("--path-prefix", "", "a path prefix is 1 to 4095 bytes"),
         ("--comm", "much-too-long-for-a-comm", "a command name is 1 to 15 bytes"),
     ],
 )

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from pyexec import CUT, DEFAULT_MAX_ENTRIES, ArgumentError, ExecCounter, ExecLosses, PyexecError, UnsupportedKernelError
+from pyexec.model import NO_LOSSES
 from pyexec.settings import ROOT_RESERVE_SHARE
 from pyexec._shim import ffi, lib
 
-from .conftest import EMULATED, NOBODY, READERS, STORM, bpf, copy_true
+from .conftest import EMULATED, NOBODY, READERS, STORM, bpf, copy_true, path_of_length
 from .workload import become, exec_in_child, fork_exec_after, fork_exec_many, posix_spawn_many, run_concurrently
 
 pytestmark = bpf
@@ -140,16 +141,6 @@ def test_a_full_map_counts_what_it_cannot_store_as_dropped(workdir: Path) -> Non
     assert set(stored.values()) == {2}  # a stored binary got both of its executions
 
 
-def long_path(workdir: Path, length: int) -> bytes:
-    """A binary whose absolute path is exactly length bytes long."""
-    directory = os.fsencode(workdir)
-    while len(directory) + 1 + 200 < length:
-        directory += b"/" + b"d" * 200
-        os.makedirs(directory, exist_ok=True)
-    name = b"t" * (length - len(directory) - 1)
-    return copy_true(directory + b"/" + name)
-
-
 @pytest.mark.kernels
 @pytest.mark.parametrize("key, avoid", READERS)
 def test_names_of_every_length_are_read_whole(workdir: Path, key: str, avoid: tuple[str, ...]) -> None:
@@ -164,25 +155,30 @@ def test_names_of_every_length_are_read_whole(workdir: Path, key: str, avoid: tu
     assert stats == ExecLosses(dropped=0, truncated=0, errors=0)
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("key, avoid", READERS)
-def test_a_255_byte_path_fits_whole(workdir: Path, key: str, avoid: tuple[str, ...]) -> None:
-    fits = long_path(workdir, 255)
+@pytest.mark.parametrize("length", [255, 4000, os.pathconf("/", "PC_PATH_MAX") - 1])
+def test_a_path_up_to_path_max_is_counted_whole(workdir: Path, key: str, avoid: tuple[str, ...], length: int) -> None:
+    # 4095 bytes: the longest name exec takes (PATH_MAX with its NUL).
+    binary = path_of_length(workdir, length)
     with ExecCounter(key=key, avoid=avoid, path_prefix=str(workdir)) as counter:
-        posix_spawn_many(fits, 2)
+        posix_spawn_many(binary, 2)
         counts, stats = counter.counts(), counter.losses()
-    assert counts[os.fsdecode(fits)] == 2
-    assert stats.truncated == 0
+    assert counts == {os.fsdecode(binary): 2}
+    assert stats == NO_LOSSES
 
 
-@pytest.mark.parametrize("length", [256, 300])
-def test_an_invoked_name_longer_than_255_bytes_keeps_its_start(workdir: Path, length: int) -> None:
-    too_long = long_path(workdir, length)
-    with ExecCounter(key="invoked", path_prefix=str(workdir)) as counter:
-        posix_spawn_many(too_long, 3)
-        counts, records, stats = counter.counts(), counter.records(), counter.losses()
-    # Marked where its end was lost, so it can never pass for a real name of 255 bytes.
-    assert counts[os.fsdecode(too_long[:255]) + CUT] == 3
-    assert [record.truncated for record in records if record.path.endswith(CUT)] == [True]
+def test_a_failed_call_with_a_name_over_path_max_keeps_its_start(workdir: Path) -> None:
+    too_long = os.fsencode(workdir) + b"/" + b"t" * 5000
+    with ExecCounter(key="invoked", mode="attempts", path_prefix=str(workdir)) as counter:
+        for _ in range(3):
+            with pytest.raises(OSError) as failed:
+                os.execv(too_long, [too_long])
+            assert failed.value.errno == errno.ENAMETOOLONG
+        records, stats = counter.records(), counter.losses()
+    # Marked where its end was lost, so it can never pass for a real name of 4095 bytes.
+    assert [(record.path, record.truncated, record.outcome, record.count) for record in records] == [
+        (os.fsdecode(too_long[:4095]) + CUT, True, errno.ENAMETOOLONG, 3)]
     assert stats.truncated == 3
 
 
@@ -227,24 +223,30 @@ def test_without_kernel_btf_start_raises_unsupported_kernel(monkeypatch) -> None
     assert isinstance(error.value, OSError)
 
 
-def exec_count_map_ids() -> set[int]:
+def map_ids(name: str) -> set[int]:
     listing = subprocess.run(["bpftool", "map", "show", "--json"], capture_output=True, text=True, check=True)
-    return {found["id"] for found in json.loads(listing.stdout) if found.get("name") == "exec_count"}
+    return {found["id"] for found in json.loads(listing.stdout) if found.get("name") == name}
 
 
-def test_bpftool_shows_the_map_with_paths_as_strings(true_binary: Path) -> None:
-    others = exec_count_map_ids()  # of other counters on this host, which count our execs too
+def bpftool_dump(map_id: int) -> list[dict]:
+    dump = subprocess.run(["bpftool", "map", "dump", "id", str(map_id)], capture_output=True, text=True, check=True)
+    return json.loads(dump.stdout)
+
+
+def test_bpftool_shows_the_paths_as_strings_and_the_counts_by_their_id(true_binary: Path) -> None:
+    maps = ["exec_count", *(f"exec_paths_{n}" for n in range(4))]
+    others = {name: map_ids(name) for name in maps}  # of other counters on this host
     with ExecCounter() as counter:
-        (ours,) = exec_count_map_ids() - others
+        ours = {name: (map_ids(name) - others[name]).pop() for name in maps}
         posix_spawn_many(true_binary, 2)
-        dump = subprocess.run(
-            ["bpftool", "map", "dump", "id", str(ours)],
-            capture_output=True, text=True, check=True,
-        )
+        dumps = {name: bpftool_dump(ours[name]) for name in maps}
         counts = counter.counts()
-    # With BTF, bpftool prints the keys as their struct: {"path": "..."}.
-    entries = {entry["key"]["path"]: entry["value"] for entry in json.loads(dump.stdout)}
-    assert entries[str(true_binary)] == counts[str(true_binary)] == 2
+    # With BTF, bpftool prints each record as its struct: {"header": ..., "path": "..."},
+    # in the first map whose records are long enough (under 64 bytes, exec_paths_0).
+    (record,) = [entry for name in maps[1:] for entry in dumps[name] if entry["value"]["path"] == str(true_binary)]
+    assert record["value"]["header"]["length"] == len(os.fsencode(true_binary))
+    (count,) = [entry["value"] for entry in dumps["exec_count"] if entry["key"]["path"] == record["key"]]
+    assert count == counts[str(true_binary)] == 2
 
 
 def test_no_memory_for_the_read_buffers_is_a_clear_error(monkeypatch) -> None:

@@ -20,8 +20,9 @@ import pytest
 from pyexec import CUT, ExecCounter, ExecLosses
 
 from pyexec.kernel import KEY_FEATURES
+from pyexec.model import NO_LOSSES
 
-from .conftest import OWN_UIDS, STORM, bpf, deep_directory
+from .conftest import BOUNDED_WALK_LEVELS, OWN_UIDS, STORM, bpf
 from .workload import exe_of_exec, fork_exec_many, posix_spawn_many, run_concurrently
 
 pytestmark = bpf
@@ -171,23 +172,40 @@ def test_execveat_with_at_empty_path(sleeper: Path) -> None:
         assert assert_counted(counters, execveat_empty_path, f"/dev/fd/{FD}") == str(sleeper)
 
 
-@pytest.mark.kernels
-@pytest.mark.parametrize("avoid", [(), ("iterators",)], ids=["by-loads", "by-reads"])
-def test_a_resolved_path_too_long_keeps_its_end_and_counts_truncated(
-    sleeper_build: Path, workdir: Path, avoid: tuple[str, ...]
-) -> None:
-    directory = deep_directory(workdir)
+def exec_sleeper_at(directory: Path, sleeper_build: Path) -> tuple[Path, str]:
+    """A copy of the sleeper in directory, executed once: it, and /proc/PID/exe of that exec."""
     binary = directory / "sleeper"
     binary.write_bytes(sleeper_build.read_bytes())
     binary.chmod(0o755)
-    with ExecCounter(key="resolved", avoid=avoid, comm="sleeper") as resolved:  # the test's alone
-        exe = exe_of_exec(lambda: os.execv(binary, [binary]))
+    return binary, exe_of_exec(lambda: os.execv(binary, [binary]))
+
+
+@pytest.mark.kernels
+def test_a_resolved_path_1024_directories_deep_is_counted_whole(sleeper_build: Path, nested_directory) -> None:
+    with ExecCounter(key="resolved", comm="sleeper") as resolved:  # the test's alone
+        if not (resolved.features_used["iterators"] or resolved.features_used["loop"]):
+            pytest.skip("a walk this deep needs open-coded iterators (Linux 6.4) or bpf_loop (5.17)")
+        binary, exe = exec_sleeper_at(nested_directory(1024), sleeper_build)
         counts, stats = resolved.counts(), resolved.losses()
-    assert exe == str(binary) and len(os.fsencode(exe)) > 255
+    assert exe == str(binary)
+    assert counts == {exe: 1}
+    assert stats == NO_LOSSES
+
+
+@pytest.mark.kernels
+def test_a_resolved_path_deeper_than_the_bounded_walk_keeps_its_end_and_counts_truncated(
+    sleeper_build: Path, nested_directory
+) -> None:
+    # Where neither iterators nor bpf_loop may be used, the walk stops after 64 levels.
+    with ExecCounter(key="resolved", avoid=("iterators", "loop"), comm="sleeper") as resolved:
+        binary, exe = exec_sleeper_at(nested_directory(BOUNDED_WALK_LEVELS + 36), sleeper_build)
+        counts, stats = resolved.counts(), resolved.losses()
+    assert exe == str(binary)
     # Marked where its start was lost: a resolved path otherwise always starts with "/".
-    (kept,) = [path for path in counts if path.startswith(CUT + "/") and exe.endswith(path.removeprefix(CUT))]
+    (kept,) = counts
+    assert kept.startswith(CUT + "/") and exe.endswith(kept.removeprefix(CUT))
+    assert kept.removeprefix(CUT).count("/") == BOUNDED_WALK_LEVELS
     assert counts[kept] == 1
-    assert 200 < len(os.fsencode(kept.removeprefix(CUT))) <= 255
     assert stats.truncated == 1
 
 

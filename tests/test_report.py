@@ -44,6 +44,7 @@ def test_json_schema_and_totals() -> None:
         "truncated": 2,
         "errors": 0,
         "missed": 0,
+        "collisions": 0,
         "duration_s": 1.235,
     }
 
@@ -74,7 +75,7 @@ def test_printable_escapes_control_characters_and_undecodable_bytes() -> None:
 
 def test_summary_names_every_kind_of_loss() -> None:
     assert REPORT.summary().plain == (
-        "15 executions of 3 binaries in 1.2 s · dropped 1 · truncated 2 · errors 0 · missed 0"
+        "15 executions of 3 binaries in 1.2 s · dropped 1 · truncated 2 · errors 0 · missed 0 · collisions 0"
     )
 
 

@@ -1,0 +1,99 @@
+"""What files do between executions: links, renames, replacements. Each path
+is counted as /proc/PID/exe names it at each execution, whatever happened to
+the file before; one path is one row, whichever file is there."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pyexec import ExecCounter
+from pyexec.model import NO_LOSSES
+
+from .conftest import bpf, copy_true
+from .workload import posix_spawn_many
+
+pytestmark = [bpf, pytest.mark.kernels]
+
+#: The resolved walk's ways: plain loads in iterators, bpf_loop, a bounded loop.
+WALKS = [pytest.param(avoid, id="-".join(avoid) or "newest") for avoid in ((), ("iterators",), ("iterators", "loop"))]
+
+
+def counted(workdir: Path, avoid: tuple[str, ...], steps) -> dict[str, int]:
+    """Runs each step (a callable) in turn under one resolved counter; its counts under workdir."""
+    with ExecCounter(avoid=avoid, path_prefix=f"{workdir}/") as counter:
+        for step in steps:
+            step()
+        counts, losses = counter.counts(), counter.losses()
+    assert losses == NO_LOSSES
+    return counts
+
+
+@pytest.mark.parametrize("avoid", WALKS)
+def test_two_hard_links_of_one_file_are_each_their_own_name(workdir: Path, avoid: tuple[str, ...]) -> None:
+    first = copy_true(workdir / "first")
+    second = workdir / "second"
+    os.link(first, second)
+    counts = counted(workdir, avoid, [lambda: posix_spawn_many(first, 2), lambda: posix_spawn_many(second, 3)])
+    assert counts == {str(first): 2, str(second): 3}
+
+
+@pytest.mark.parametrize("avoid", WALKS)
+def test_a_file_renamed_after_its_first_execution_counts_under_its_new_name(workdir: Path, avoid: tuple[str, ...]) -> None:
+    old, new = copy_true(workdir / "old"), workdir / "new"
+    counts = counted(workdir, avoid, [lambda: posix_spawn_many(old, 2), lambda: old.rename(new),
+                                      lambda: posix_spawn_many(new, 3)])
+    assert counts == {str(old): 2, str(new): 3}
+
+
+@pytest.mark.parametrize("avoid", WALKS)
+def test_a_file_whose_directory_is_renamed_counts_under_its_new_path(workdir: Path, avoid: tuple[str, ...]) -> None:
+    (workdir / "before").mkdir()
+    binary = copy_true(workdir / "before" / "tool")
+    moved = workdir / "after" / "tool"
+    counts = counted(workdir, avoid, [lambda: posix_spawn_many(binary, 2), lambda: binary.parent.rename(moved.parent),
+                                      lambda: posix_spawn_many(moved, 3)])
+    assert counts == {str(binary): 2, str(moved): 3}
+
+
+@pytest.mark.parametrize("avoid", WALKS)
+def test_a_binary_deleted_and_made_again_is_one_row_for_its_path(workdir: Path, avoid: tuple[str, ...]) -> None:
+    # ext4 hands a freed inode number out again at once: the new file may well
+    # have the old one's number; the row is the path's either way.
+    binary = copy_true(workdir / "tool")
+    inodes = [binary.stat().st_ino]
+
+    def make_again() -> None:
+        binary.unlink()
+        copy_true(binary)
+        inodes.append(binary.stat().st_ino)
+
+    counts = counted(workdir, avoid, [lambda: posix_spawn_many(binary, 2), make_again, lambda: posix_spawn_many(binary, 3)])
+    assert counts == {str(binary): 5}, inodes
+
+
+@pytest.mark.parametrize("avoid", WALKS)
+def test_a_binary_replaced_as_a_package_upgrade_does_is_one_row(workdir: Path, avoid: tuple[str, ...]) -> None:
+    # dpkg writes the new file beside the old one and renames it over the old.
+    binary = copy_true(workdir / "tool")
+    staged = workdir / "tool.dpkg-new"
+
+    def upgrade() -> None:
+        copy_true(staged)
+        staged.rename(binary)
+
+    counts = counted(workdir, avoid, [lambda: posix_spawn_many(binary, 2), upgrade, lambda: posix_spawn_many(binary, 3)])
+    assert counts == {str(binary): 5}
+
+
+def test_a_path_and_its_deleted_self_are_two_rows(workdir: Path) -> None:
+    binary = copy_true(workdir / "tool")
+    descriptor = os.open(binary, os.O_RDONLY)
+    try:
+        counts = counted(workdir, (), [lambda: posix_spawn_many(binary, 1), binary.unlink,
+                                       lambda: posix_spawn_many(Path(f"/proc/self/fd/{descriptor}"), 2)])
+    finally:
+        os.close(descriptor)
+    assert counts == {str(binary): 1, f"{binary} (deleted)": 2}
