@@ -50,8 +50,9 @@ struct path_buffer {
 	__u32 pos;
 	__u32 length; /* of the path, once read */
 	__u32 at;     /* how far a loop over the record has got: as pos, any value to the verifier */
-	/* A copy of the record another execution stored under the same id. */
-	__u64 stored[EXEC_PATH_RECORD_MAX / 8];
+	/* A copy of the record another execution stored under the same id; room
+	 * for STORED_MASK + 1 words, so a masked index is always inside. */
+	__u64 stored[1024];
 };
 
 struct {
@@ -63,13 +64,14 @@ struct {
 
 /* Counts an execution that could not be counted exactly. Rare: looked up
  * only then, to keep the common path short. */
-#define count_loss(field)                                                       \
+#define count_losses(field, n)                                                  \
 	do {                                                                    \
 		__u32 zero = 0;                                                 \
 		struct exec_losses *losses = bpf_map_lookup_elem(&exec_losses, &zero); \
 		if (losses)                                                     \
-			__sync_fetch_and_add(&losses->field, 1);                 \
+			__sync_fetch_and_add(&losses->field, n);                 \
 	} while (0)
+#define count_loss(field) count_losses(field, 1)
 
 /* Moves the start of the path being built back by "/" and len bytes, and
  * writes the '/'. Returns where the name's len bytes go, or -1 if they do
@@ -285,8 +287,9 @@ static __always_inline bool walk_in_loop(struct path_buffer *buf, struct dentry 
 
 /* Builds the path of file in buf as /proc/PID/exe shows it from the host's
  * root: symlinks and mounts resolved, " (deleted)" after an unlinked file.
- * Returns false if it had to be cut (the components nearest the file are kept). */
-static __always_inline bool resolve_path(struct path_buffer *buf, struct file *file)
+ * Returns false if it had to be cut (the components nearest the file are kept).
+ * loops: whether the program may call bpf_loop (see LOOPS). */
+static __always_inline bool resolve_path(struct path_buffer *buf, struct file *file, bool loops)
 {
 	struct dentry *dentry = file->f_path.dentry;
 	struct vfsmount *vfsmnt = file->f_path.mnt;
@@ -302,7 +305,7 @@ static __always_inline bool resolve_path(struct path_buffer *buf, struct file *f
 	}
 	if (settings.allowed.iterators && bpf_ksym_exists(bpf_iter_num_new))
 		complete = walk_by_loads(buf, dentry, vfsmnt);
-	else if (settings.allowed.loop)
+	else if (loops)
 		complete = walk_in_loop(buf, dentry, vfsmnt);
 	else
 		complete = walk_by_reads(buf, dentry, vfsmnt);
@@ -326,6 +329,11 @@ static __always_inline __u32 seal_record(struct path_buffer *buf, bool complete,
 /* Whether the loops over a record may be open-coded iterators (Linux 6.4),
  * which the verifier checks in one pass, rather than bounded loops. */
 #define ITERATORS (settings.allowed.iterators && bpf_ksym_exists(bpf_iter_num_new))
+/* The other way the verifier checks such a loop in one pass is bpf_loop (Linux
+ * 5.17). A kernel before 5.13 refuses a program that so much as names its
+ * callback, even where it is never called: so each program that may is built
+ * twice, with loops a constant true and false (the _bounded copy), and the
+ * loader loads the copy the kernel takes. */
 
 /* word, or its first rest bytes alone (the last of a record). */
 static __always_inline __u64 first_bytes(__u64 word, __u32 rest)
@@ -376,15 +384,16 @@ struct record_loop {
 };
 
 #define RECORD_WORDS (EXEC_PATH_RECORD_MAX / 8 + 1) /* with the last, partial one */
+#define STORED_MASK 1023
 
-#define EACH_RECORD_WORD(step, state)                                                   \
+#define EACH_RECORD_WORD(step, state, loops)                                           \
 	do {                                                                           \
 		(state)->buf->at = 0;                                                   \
 		if (ITERATORS) {                                                       \
 			bpf_repeat(RECORD_WORDS)                                       \
 				if (step(0, state))                                     \
 					break;                                         \
-		} else if (settings.allowed.loop) {                                    \
+		} else if (loops) {                                                    \
 			bpf_loop(RECORD_WORDS, step, state, 0);                          \
 		} else {                                                               \
 			for (int i = 0; i < RECORD_WORDS; i++)                         \
@@ -407,7 +416,8 @@ static long hash_step(__u32 index, struct record_loop *loop)
 }
 
 /* The id of the record of size bytes at start in buf. */
-static __always_inline void path_id_of(struct path_buffer *buf, __u32 start, __u32 size, struct exec_path_id *id)
+static __always_inline void path_id_of(struct path_buffer *buf, __u32 start, __u32 size, struct exec_path_id *id,
+				       bool loops)
 {
 	struct record_loop loop = {.buf = buf, .start = start, .size = size, .sip = {
 		settings.secret[0] ^ 0x736f6d6570736575ULL, settings.secret[1] ^ 0x646f72616e646f6dULL ^ 0xee,
@@ -416,7 +426,7 @@ static __always_inline void path_id_of(struct path_buffer *buf, __u32 start, __u
 	struct sip *s = &loop.sip;
 	__u32 at;
 
-	EACH_RECORD_WORD(hash_step, &loop);
+	EACH_RECORD_WORD(hash_step, &loop, loops);
 	at = buf->at;
 	sip_word(s, (size > at ? record_word(buf, start, at, size - at) : 0) | (__u64)size << 56);
 	s->v2 ^= 0xee;
@@ -429,16 +439,17 @@ static __always_inline void path_id_of(struct path_buffer *buf, __u32 start, __u
 	id->hash[1] = s->v0 ^ s->v1 ^ s->v2 ^ s->v3;
 }
 
-/* Compares the next word of the record with buf->stored's; 1 when done. */
+/* Compares the next whole word of the record with buf->stored's; 1 when none
+ * is left, or they differ. */
 static long compare_step(__u32 index, struct record_loop *loop)
 {
 	struct path_buffer *buf = loop->buf;
-	__u32 at = buf->at, word = at / 8, rest;
+	__u32 at = buf->at, word = at / 8;
 
-	if (at >= loop->size || word >= EXEC_PATH_RECORD_MAX / 8)
+	if (at + 8 > loop->size || word >= EXEC_PATH_RECORD_MAX / 8)
 		return 1;
-	rest = loop->size - at;
-	if (record_word(buf, loop->start, at, rest) != first_bytes(buf->stored[word], rest)) {
+	barrier_var(word); /* so clang keeps the mask, which the verifier needs */
+	if (record_word(buf, loop->start, at, 8) != buf->stored[word & STORED_MASK]) {
 		loop->differ = true;
 		return 1;
 	}
@@ -448,12 +459,20 @@ static long compare_step(__u32 index, struct record_loop *loop)
 
 /* Whether buf->stored, copied from a map, holds the record of size bytes at
  * start in buf. */
-static __always_inline bool same_record(struct path_buffer *buf, __u32 start, __u32 size)
+static __always_inline bool same_record(struct path_buffer *buf, __u32 start, __u32 size, bool loops)
 {
 	struct record_loop loop = {.buf = buf, .start = start, .size = size};
+	__u32 at, word;
 
-	EACH_RECORD_WORD(compare_step, &loop);
-	return !loop.differ;
+	EACH_RECORD_WORD(compare_step, &loop, loops);
+	if (loop.differ)
+		return false;
+	at = buf->at;
+	word = at / 8;
+	if (at >= size || word >= EXEC_PATH_RECORD_MAX / 8)
+		return true;
+	barrier_var(word);
+	return record_word(buf, start, at, size - at) == first_bytes(buf->stored[word & STORED_MASK], size - at);
 }
 
 /* Whether s starts with the first len bytes of prefix, or with all of it up

@@ -42,6 +42,30 @@ PATHS_MAP(1);
 PATHS_MAP(2);
 PATHS_MAP(3);
 
+/* The file cache: each CPU's slots (struct exec_file_slot), and how many
+ * times it began and ended moving a slot's count to exec_count. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EXEC_FILE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct exec_file_slot);
+} exec_files SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} exec_file_flushes SEC(".maps");
+
+/* Bumped by each rename and mount syscall as it ends: a path found before may
+ * have changed since (one found while it ran read the epoch before, so it too
+ * is looked at again). */
+static __u64 rename_epoch;
+/* Cleared by the loader where those syscalls cannot be watched (no tracefs), or
+ * their links cannot be pinned (Linux 5.15): then every execution walks. */
+volatile bool files_cached = true;
+
 /* attempts: the file name of each exec call under way, by thread, until its
  * exit says whether it failed. LRU, so calls that never return (a thread
  * whose id changed in a successful exec) do not pile up. */
@@ -103,7 +127,8 @@ static __always_inline int keep_record_in(void *map, __u32 n, __u32 value_size, 
 /* Keeps the record of the key's path once, in the first map it fits in that
  * has room (or has it already). Returns 0, -E2BIG if no map had room, or
  * -EEXIST if another record has its id. */
-static __always_inline int keep_record(const struct exec_count_key *key, const struct record *record, __u32 uid)
+static __always_inline int keep_record(const struct exec_count_key *key, const struct record *record, __u32 uid,
+				       bool loops)
 {
 	int err = keep_record_in(&exec_paths_0, 0, EXEC_PATHS_0_SIZE, key, record, uid);
 
@@ -115,16 +140,22 @@ static __always_inline int keep_record(const struct exec_count_key *key, const s
 		err = keep_record_in(&exec_paths_3, 3, EXEC_PATHS_3_SIZE, key, record, uid);
 	if (err != 1)
 		return err;
-	return same_record(record->buf, record->start, record->size) ? 0 : -EEXIST_ERR;
+	/* Compared where the loop is checked once: in a bounded loop, the
+	 * comparison would take the verifier past its limit on old kernels, which
+	 * then cannot notice a collision (one chance in 2^128 for two paths). */
+	if (!loops && !ITERATORS)
+		return 0;
+	return same_record(record->buf, record->start, record->size, loops) ? 0 : -EEXIST_ERR;
 }
 
-/* Adds one to the count of key, exactly, whichever CPUs race on it; on its
- * first execution, keeps its path's record (if it has one) first. Returns 0,
- * -E2BIG if a map was full, or -EEXIST if another path has the key's path id. */
-static __always_inline int count_key(const struct exec_count_key *key, const struct record *record)
+/* Adds n to the count of key, exactly, whichever CPUs race on it; on its
+ * first execution, keeps its path's record (if it has one) first. by_user: for
+ * a user other than root, who may not take the root reserve. Returns 0, -E2BIG
+ * if a map was full, or -EEXIST if another path has the key's path id. */
+static __always_inline int count_key(const struct exec_count_key *key, const struct record *record, __u64 n,
+				     bool by_user, bool loops)
 {
-	__u64 one = 1, *count;
-	__u32 uid;
+	__u64 *count;
 	/* An int: older kernels (5.10 here) call the map's own update, which
 	 * returns an int, so the register's upper half is not its sign: as a
 	 * long, -EEXIST read 0xffffffef, and a lost race counted as dropped. */
@@ -132,20 +163,19 @@ static __always_inline int count_key(const struct exec_count_key *key, const str
 
 	count = bpf_map_lookup_elem(&exec_count, key);
 	if (count) {
-		__sync_fetch_and_add(count, 1);
+		__sync_fetch_and_add(count, n);
 		return 0;
 	}
 	/* A few CPUs racing here may overshoot the share by one each: harmless. */
-	uid = (__u32)bpf_get_current_uid_gid();
-	if (uid && user_keys >= settings.max_entries - settings.root_reserve)
+	if (by_user && user_keys >= settings.max_entries - settings.root_reserve)
 		return -E2BIG_ERR;
 	if (record) {
-		err = keep_record(key, record, uid);
+		err = keep_record(key, record, by_user, loops);
 		if (err)
 			return err;
 	}
-	err = bpf_map_update_elem(&exec_count, key, &one, BPF_NOEXIST);
-	if (!err && uid)
+	err = bpf_map_update_elem(&exec_count, key, &n, BPF_NOEXIST);
+	if (!err && by_user)
 		__sync_fetch_and_add(&user_keys, 1);
 	if (err != -EEXIST_ERR)
 		return err;
@@ -153,8 +183,135 @@ static __always_inline int count_key(const struct exec_count_key *key, const str
 	count = bpf_map_lookup_elem(&exec_count, key);
 	if (!count)
 		return -E2BIG_ERR;
-	__sync_fetch_and_add(count, 1);
+	__sync_fetch_and_add(count, n);
 	return 0;
+}
+
+/* Counts n executions of key, or what kept them from being counted. */
+static __always_inline void count_or_lose(const struct exec_count_key *key, const struct record *record, __u64 n,
+					  bool by_user, bool loops)
+{
+	int err = count_key(key, record, n, by_user, loops);
+
+	if (err == -EEXIST_ERR)
+		count_losses(collisions, n);
+	else if (err)
+		count_losses(dropped, n);
+}
+
+/* The file cache (struct exec_file_slot): used where the key is the path alone. */
+static __always_inline bool file_cache_used(void)
+{
+	return settings.key == EXEC_KEY_RESOLVED && settings.by == EXEC_BY_PATH && !settings.debug;
+}
+
+/* A slot of exec_files, and what the file executed now would have in it. */
+struct file_identity {
+	__u32 slot; /* its index: looked up where needed, for the verifier carries no pointer that may be NULL */
+	struct dentry *dentry, *parent_mountpoint;
+	struct vfsmount *vfsmnt;
+	struct inode *inode;
+	struct mount *mnt_parent;
+	__u64 name;
+	__u64 epoch;
+	bool unlinked;
+};
+
+/* Reads what tells file from any other that may take its place: its dentry and
+ * mount, the dentry's name (its hash, salted with the parent dentry) and inode,
+ * whether it is unlinked, and where its mount is mounted; and finds its slot. */
+static __always_inline void identify(struct file *file, __u64 epoch, struct file_identity *id)
+{
+	struct mount *mnt;
+
+	id->dentry = file->f_path.dentry;
+	id->vfsmnt = file->f_path.mnt;
+	id->inode = id->dentry->d_inode;
+	/* hash and len, not hash_len: Linux 5.10's verifier takes the union's
+	 * first member, 4 bytes, for the whole. */
+	id->name = (__u64)id->dentry->d_name.len << 32 | id->dentry->d_name.hash;
+	id->unlinked = !id->dentry->d_hash.pprev;
+	if (ITERATORS) { /* bpf_rdonly_cast, as the walk by loads */
+		mnt = bpf_core_cast(mount_of(id->vfsmnt), struct mount);
+		id->mnt_parent = mnt->mnt_parent;
+		id->parent_mountpoint = mnt->mnt_mountpoint;
+	} else {
+		mnt = mount_of(id->vfsmnt);
+		id->mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+		id->parent_mountpoint = BPF_CORE_READ(mnt, mnt_mountpoint);
+	}
+	id->epoch = epoch;
+	id->slot = (__u32)((id->name * 0x9E3779B97F4A7C15ULL) >> 32) & (EXEC_FILE_SLOTS - 1);
+}
+
+/* Counts an execution of a file this CPU has seen, in its slot; false if the
+ * slot is another file's, or its path may have changed since (a rename or a
+ * mount anywhere): then the path is walked again. */
+static __always_inline bool count_in_slot(const struct file_identity *id)
+{
+	struct exec_file_slot *slot = bpf_map_lookup_elem(&exec_files, &id->slot);
+
+	if (!slot || !files_cached || slot->epoch != id->epoch || slot->dentry != (__u64)id->dentry ||
+	    slot->mnt != (__u64)id->vfsmnt || slot->inode != (__u64)id->inode || slot->name != id->name ||
+	    slot->mnt_parent != (__u64)id->mnt_parent || slot->mountpoint != (__u64)id->parent_mountpoint ||
+	    !(slot->flags & EXEC_FILE_UNLINKED) != !id->unlinked)
+		return false;
+	if (slot->flags & EXEC_FILE_LEFT_OUT)
+		return true;
+	if (slot->flags & EXEC_FILE_TRUNCATED)
+		count_loss(truncated);
+	slot->count++; /* the slot is this CPU's, and the program runs to its end on it */
+	return true;
+}
+
+/* Finds the file's slot and counts the execution there if it can. A function
+ * of its own: each way it can fail leaves the verifier knowing something else,
+ * and inlined, the walk after it would be checked once for each. */
+static __noinline bool count_if_cached(struct file *file, __u64 epoch, struct file_identity *id)
+{
+	identify(file, epoch, id);
+	return count_in_slot(id);
+}
+
+/* Moves what a slot counted to exec_count, where a reader sees it with the
+ * rest; between the two, this CPU's exec_file_flushes is odd. */
+static __always_inline void flush_slot(struct exec_file_slot *slot)
+{
+	struct exec_count_key key = {.path = slot->path};
+	__u32 zero = 0;
+	__u64 *flushes;
+
+	if (!slot->count)
+		return;
+	flushes = bpf_map_lookup_elem(&exec_file_flushes, &zero);
+	if (flushes)
+		__sync_fetch_and_add(flushes, 1);
+	/* The key is there: the slot's first execution put it there. */
+	count_or_lose(&key, NULL, slot->count, false, false);
+	slot->count = 0;
+	if (flushes)
+		__sync_fetch_and_add(flushes, 1);
+}
+
+/* Gives the file's slot to it, with its path's id: what the slot counted
+ * before goes to exec_count. */
+static __always_inline void take_slot(const struct file_identity *id, const struct exec_count_key *key, __u32 flags)
+{
+	struct exec_file_slot *slot = bpf_map_lookup_elem(&exec_files, &id->slot);
+
+	if (!slot || !files_cached)
+		return;
+	flush_slot(slot);
+	slot->dentry = (__u64)id->dentry;
+	slot->mnt = (__u64)id->vfsmnt;
+	slot->inode = (__u64)id->inode;
+	slot->name = id->name;
+	slot->mnt_parent = (__u64)id->mnt_parent;
+	slot->mountpoint = (__u64)id->parent_mountpoint;
+	slot->epoch = id->epoch;
+	slot->flags = flags | (id->unlinked ? EXEC_FILE_UNLINKED : 0);
+	slot->path = key->path;
+	slot->count = 0;
 }
 
 /* Once the path is read: applies --path-prefix and counts a truncation. False:
@@ -180,12 +337,12 @@ static __always_inline bool keep_path(const struct path_buffer *buf, bool comple
 
 /* Fills in the fields other than the path and outcome, then counts the key. */
 static __always_inline void fill_and_count(struct exec_count_key *key, const struct record *record,
-					   struct task_struct *task, bool task_btf)
+					   struct task_struct *task, bool task_btf, bool loops)
 {
-	int err;
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
 
 	if (settings.by & EXEC_BY_UID)
-		key->uid = (__u32)bpf_get_current_uid_gid();
+		key->uid = uid;
 	if (settings.by & EXEC_BY_COMM)
 		bpf_get_current_comm(key->comm, sizeof(key->comm));
 	if (settings.by & EXEC_BY_PARENT)
@@ -193,16 +350,28 @@ static __always_inline void fill_and_count(struct exec_count_key *key, const str
 					  TASK_FIELD(task, task_btf, real_parent)->comm);
 	if (settings.by & EXEC_BY_CGROUP)
 		key->cgroup = bpf_get_current_cgroup_id();
-	err = count_key(key, record);
-	if (err == -EEXIST_ERR)
-		count_loss(collisions);
-	else if (err)
-		count_loss(dropped);
+	count_or_lose(key, record, 1, uid, loops);
 	if (settings.debug && record && record->start <= PATH_END - PATH_HEADER)
 		bpf_printk("pyexec: counted %s (outcome %d)", &record->buf->bytes[record->start + PATH_HEADER],
 			   key->outcome);
 	else if (settings.debug)
 		bpf_printk("pyexec: counted (outcome %d)", key->outcome);
+}
+
+/* A file's first execution since it took its slot: counted in exec_count as
+ * any other (which keeps its path's record, and holds its key from then on, so
+ * what the slot counts always has an entry to go to), then in the slot. */
+static __always_inline void count_in_new_slot(const struct file_identity *file, const struct exec_count_key *key,
+					      const struct record *record, bool complete, bool loops)
+{
+	int err = count_key(key, record, 1, (__u32)bpf_get_current_uid_gid(), loops);
+
+	if (err == -EEXIST_ERR)
+		count_loss(collisions);
+	else if (err)
+		count_loss(dropped);
+	else
+		take_slot(file, key, complete ? 0 : EXEC_FILE_TRUNCATED);
 }
 
 /* Whether the key or --path-prefix needs the path (settings alone: the verifier
@@ -215,10 +384,10 @@ static __always_inline bool path_wanted(void)
 /* Reads the path (if the key or --path-prefix needs one): resolved from file,
  * or else the name given to exec, in kernel or user memory; puts its id in the
  * key. Then fills in the other fields and counts the key, unless a filter
- * leaves it out. */
+ * leaves it out; or, given the file's slot (cached), counts it there. */
 static __always_inline void count_exec_key(struct exec_count_key *key, struct task_struct *task,
 					   bool task_btf, struct file *file, const char *name,
-					   bool user)
+					   bool user, const struct file_identity *cached, bool loops)
 {
 	struct record record = {}, *kept = NULL;
 	__u32 zero = 0, mnt_ns = 0;
@@ -229,38 +398,60 @@ static __always_inline void count_exec_key(struct exec_count_key *key, struct ta
 		if (!record.buf)
 			return;
 		if (file) {
-			complete = resolve_path(record.buf, file);
+			complete = resolve_path(record.buf, file, loops);
 			mnt_ns = foreign_mount_namespace(file, task);
 		} else if (!name || read_name(name, user, record.buf, &complete)) {
 			count_loss(errors);
 			return;
 		}
-		if (!keep_path(record.buf, complete, file, mnt_ns))
+		if (!keep_path(record.buf, complete, file, mnt_ns)) {
+			if (cached)
+				take_slot(cached, key, EXEC_FILE_LEFT_OUT);
 			return;
+		}
 		if (settings.by & EXEC_BY_PATH) {
 			record.start = seal_record(record.buf, complete, mnt_ns);
 			record.size = PATH_HEADER + record.buf->length;
-			path_id_of(record.buf, record.start, record.size, &key->path);
+			path_id_of(record.buf, record.start, record.size, &key->path, loops);
 			kept = &record;
 		}
 	}
-	fill_and_count(key, kept, task, task_btf);
+	if (cached && kept)
+		count_in_new_slot(cached, key, kept, complete, loops);
+	else
+		fill_and_count(key, kept, task, task_btf, loops);
 }
 
 /* sched_process_exec fires once per successful execve, execveat or fexecve,
  * after the point of no return, with the new program in place. */
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(count_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+static __always_inline int count_exec(struct task_struct *task, struct linux_binprm *bprm, bool loops)
 {
 	struct exec_count_key key; /* on the stack, which is hot in cache */
+	struct file_identity file = {};
+	/* Read before the file is: a rename meanwhile makes what is found stale. */
+	__u64 epoch = *(volatile __u64 *)&rename_epoch;
 
 	if (!wanted(task, true))
 		return 0;
-	__builtin_memset(&key, 0, sizeof(key));
 	/* bprm->file is what /proc/PID/exe names: for a #! script, its interpreter. */
+	if (file_cache_used() && count_if_cached(bprm->file, epoch, &file))
+		return 0;
+	__builtin_memset(&key, 0, sizeof(key));
 	count_exec_key(&key, task, true, settings.key == EXEC_KEY_RESOLVED ? bprm->file : NULL,
-		       bprm->filename, false);
+		       bprm->filename, false, file_cache_used() ? &file : NULL, loops);
 	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(count_exec_looped, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	return count_exec(task, bprm, true);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(count_exec_bounded, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	return count_exec(task, bprm, false);
 }
 
 /* attempts: remember the file name an exec call was given... */
@@ -276,7 +467,7 @@ static __always_inline int remember_exec_call(const char *filename)
 /* ...and at its exit, count it under that name and its errno if it failed.
  * The name is read now: the call has faulted its page in, where reading it
  * at entry could fail and lose the name. */
-static __always_inline int count_failed_exec_call(long ret)
+static __always_inline int count_failed_exec_call(long ret, bool loops)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	bool task_btf = settings.allowed.task_btf;
@@ -293,7 +484,7 @@ static __always_inline int count_failed_exec_call(long ret)
 		return 0;
 	__builtin_memset(&key, 0, sizeof(key));
 	key.outcome = -ret;
-	count_exec_key(&key, task, task_btf, NULL, filename, true); /* a failed call has no file */
+	count_exec_key(&key, task, task_btf, NULL, filename, true, NULL, loops); /* a failed call has no file */
 	return 0;
 }
 
@@ -309,14 +500,34 @@ int enter_execveat(struct trace_event_raw_sys_enter *ctx)
 	return remember_exec_call((const char *)ctx->args[1]);
 }
 
-SEC("tracepoint/syscalls/sys_exit_execve")
-int exit_execve(struct trace_event_raw_sys_exit *ctx)
-{
-	return count_failed_exec_call(ctx->ret);
-}
+#define COUNT_FAILED_CALLS(name)                                                \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                              \
+	int exit_##name##_looped(struct trace_event_raw_sys_exit *ctx)          \
+	{                                                                       \
+		return count_failed_exec_call(ctx->ret, true);                  \
+	}                                                                       \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                              \
+	int exit_##name##_bounded(struct trace_event_raw_sys_exit *ctx)         \
+	{                                                                       \
+		return count_failed_exec_call(ctx->ret, false);                 \
+	}
 
-SEC("tracepoint/syscalls/sys_exit_execveat")
-int exit_execveat(struct trace_event_raw_sys_exit *ctx)
-{
-	return count_failed_exec_call(ctx->ret);
-}
+COUNT_FAILED_CALLS(execve)
+COUNT_FAILED_CALLS(execveat)
+
+/* What may change a path already found: a rename, or a mount, anywhere. */
+#define WATCH_SYSCALL(name)                                                     \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                              \
+	int exit_##name(void *ctx)                                              \
+	{                                                                       \
+		__sync_fetch_and_add(&rename_epoch, 1);                         \
+		return 0;                                                       \
+	}
+
+WATCH_SYSCALL(rename)
+WATCH_SYSCALL(renameat)
+WATCH_SYSCALL(renameat2)
+WATCH_SYSCALL(mount)
+WATCH_SYSCALL(umount)
+WATCH_SYSCALL(move_mount)
+WATCH_SYSCALL(pivot_root)

@@ -32,6 +32,54 @@ static struct bpf_map *paths_map(struct execcount_bpf *skel, int n)
 	return maps[n];
 }
 
+/* The programs that watch the syscalls that may change a path already found
+ * (execcount.bpf.c's WATCH_SYSCALL), and whether each may be missing here
+ * (rename and renameat are not every architecture's). */
+#define WATCHED(skel) { \
+	{(skel)->progs.exit_rename, &(skel)->links.exit_rename, true}, \
+	{(skel)->progs.exit_renameat, &(skel)->links.exit_renameat, true}, \
+	{(skel)->progs.exit_renameat2, &(skel)->links.exit_renameat2, false}, \
+	{(skel)->progs.exit_mount, &(skel)->links.exit_mount, false}, \
+	{(skel)->progs.exit_umount, &(skel)->links.exit_umount, false}, \
+	{(skel)->progs.exit_move_mount, &(skel)->links.exit_move_mount, true}, \
+	{(skel)->progs.exit_pivot_root, &(skel)->links.exit_pivot_root, false}, \
+}
+
+struct watched {
+	struct bpf_program *prog;
+	struct bpf_link **link;
+	bool optional;
+};
+
+/* Whether the BPF program keeps the file cache: where the key is the path alone. */
+static bool files_cached(const struct exec_settings *settings)
+{
+	return settings->key == EXEC_KEY_RESOLVED && settings->by == EXEC_BY_PATH && !settings->debug;
+}
+
+/* Attaches the watchers of renames and mounts; where one cannot be, the file
+ * cache is turned off (every execution walks), and none is left attached. */
+static void watch_renames(struct execcount_bpf *skel)
+{
+	struct watched watched[] = WATCHED(skel);
+	size_t count = sizeof(watched) / sizeof(watched[0]);
+	bool ok = skel->data->files_cached;
+	int err;
+
+	for (size_t i = 0; i < count && ok; i++) {
+		*watched[i].link = bpf_program__attach(watched[i].prog);
+		err = *watched[i].link ? 0 : -errno;
+		ok = !err || (err == -ENOENT && watched[i].optional);
+	}
+	if (ok)
+		return;
+	skel->data->files_cached = false;
+	for (size_t i = 0; i < count; i++) {
+		bpf_link__destroy(*watched[i].link);
+		*watched[i].link = NULL;
+	}
+}
+
 /* The .rodata settings and what they turn on, set between open and load. */
 static int configure(struct execcount_bpf *skel, const struct exec_settings *settings,
 		     struct exec_features allowed)
@@ -56,13 +104,27 @@ static int configure(struct execcount_bpf *skel, const struct exec_settings *set
 		err = -errno;
 	if (err)
 		return err;
+	/* Each program that may call bpf_loop in two copies: the one the kernel takes. */
+	bpf_program__set_autoload(skel->progs.count_exec_looped, allowed.loop);
+	bpf_program__set_autoload(skel->progs.count_exec_bounded, !allowed.loop);
 	/* The syscall tracepoints are loaded, and tracefs needed, only for attempts. */
 	bpf_program__set_autoload(skel->progs.enter_execve, attempts);
 	bpf_program__set_autoload(skel->progs.enter_execveat, attempts);
-	bpf_program__set_autoload(skel->progs.exit_execve, attempts);
-	bpf_program__set_autoload(skel->progs.exit_execveat, attempts);
+	bpf_program__set_autoload(skel->progs.exit_execve_looped, attempts && allowed.loop);
+	bpf_program__set_autoload(skel->progs.exit_execve_bounded, attempts && !allowed.loop);
+	bpf_program__set_autoload(skel->progs.exit_execveat_looped, attempts && allowed.loop);
+	bpf_program__set_autoload(skel->progs.exit_execveat_bounded, attempts && !allowed.loop);
 	if (!attempts)
 		bpf_map__set_max_entries(skel->maps.exec_calls, 1);
+	{
+		struct watched watched[] = WATCHED(skel);
+
+		for (size_t i = 0; i < sizeof(watched) / sizeof(watched[0]); i++) {
+			bpf_program__set_autoload(watched[i].prog, files_cached(settings));
+			bpf_program__set_autoattach(watched[i].prog, false); /* watch_renames does */
+		}
+	}
+	skel->data->files_cached = files_cached(settings);
 	return 0;
 }
 
@@ -119,7 +181,9 @@ int pyexec_counter_load(const struct exec_settings *settings, const unsigned int
 	counter->skel = skel;
 	counter->features_used = allowed;
 	/* Each key loops over its path's record; only the resolved walks the dentries. */
-	counter->features_used.iterators = allowed.iterators && pyexec_calls_kfuncs(skel->progs.count_exec);
+	counter->features_used.iterators =
+		allowed.iterators && pyexec_calls_kfuncs(allowed.loop ? skel->progs.count_exec_looped
+								      : skel->progs.count_exec_bounded);
 	counter->features_used.loop = allowed.loop && !counter->features_used.iterators;
 	counter->features_used.task_btf = allowed.task_btf && settings->mode == EXEC_MODE_ATTEMPTS;
 	counter->features_used.ancestor_cgroup = allowed.ancestor_cgroup && settings->filters.cgroup;
@@ -129,6 +193,8 @@ int pyexec_counter_load(const struct exec_settings *settings, const unsigned int
 	reader->uid_fd = bpf_map__fd(skel->maps.uid_filter);
 	for (int n = 0; n < EXEC_PATH_CLASSES; n++)
 		reader->paths_fds[n] = bpf_map__fd(paths_map(skel, n));
+	reader->files_fd = bpf_map__fd(skel->maps.exec_files);
+	reader->flushes_fd = bpf_map__fd(skel->maps.exec_file_flushes);
 	reader->prog_count = pyexec_program_fds(skel->obj, reader->prog_fds, PYEXEC_MAX_PROGRAMS);
 	memcpy(&reader->settings, (const void *)&skel->rodata->settings, sizeof(reader->settings));
 	*out = counter;
@@ -137,6 +203,8 @@ int pyexec_counter_load(const struct exec_settings *settings, const unsigned int
 
 int pyexec_counter_attach(struct pyexec_counter *counter)
 {
+	/* The watchers first: a file cached before them could miss a rename. */
+	watch_renames(counter->skel);
 	return execcount_bpf__attach(counter->skel);
 }
 
@@ -159,14 +227,40 @@ void pyexec_counter_features_used(const struct pyexec_counter *counter, struct e
 	*out = counter->features_used;
 }
 
+/* Whether link is a BPF link, which can be pinned; the link of a syscall
+ * tracepoint is one from Linux 5.15, a perf event before. */
+static bool is_bpf_link(const struct bpf_link *link)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+
+	return !bpf_link_get_info_by_fd(bpf_link__fd(link), &info, &len);
+}
+
 int pyexec_counter_pin(struct pyexec_counter *counter, const char *dir)
 {
 	struct execcount_bpf *skel = counter->skel;
+	struct watched watched[] = WATCHED(skel);
+
+	/* A watcher that cannot be pinned would stop with this process: the
+	 * counter goes on without the file cache, as where renames cannot be watched. */
+	for (size_t i = 0; i < sizeof(watched) / sizeof(watched[0]); i++) {
+		if (*watched[i].link && !is_bpf_link(*watched[i].link)) {
+			skel->data->files_cached = false;
+			for (size_t j = 0; j < sizeof(watched) / sizeof(watched[0]); j++) {
+				bpf_link__destroy(*watched[j].link);
+				*watched[j].link = NULL;
+			}
+			break;
+		}
+	}
 	struct bpf_map *const maps[] = {skel->maps.exec_count, skel->maps.exec_paths_0, skel->maps.exec_paths_1,
-					skel->maps.exec_paths_2, skel->maps.exec_paths_3, skel->maps.exec_losses,
-					skel->maps.uid_filter, skel->maps.rodata};
+					skel->maps.exec_paths_2, skel->maps.exec_paths_3, skel->maps.exec_files,
+					skel->maps.exec_file_flushes, skel->maps.exec_losses, skel->maps.uid_filter,
+					skel->maps.rodata};
 	const char *const names[] = {EXEC_PIN_COUNT, EXEC_PIN_PATHS "0", EXEC_PIN_PATHS "1", EXEC_PIN_PATHS "2",
-				     EXEC_PIN_PATHS "3", EXEC_PIN_LOSSES, EXEC_PIN_UIDS, EXEC_PIN_SETTINGS};
+				     EXEC_PIN_PATHS "3", EXEC_PIN_FILES, EXEC_PIN_FLUSHES, EXEC_PIN_LOSSES,
+				     EXEC_PIN_UIDS, EXEC_PIN_SETTINGS};
 
 	return pyexec_pin_object(skel->skeleton, dir, maps, names, sizeof(maps) / sizeof(maps[0]));
 }

@@ -59,6 +59,38 @@ struct exec_path_header {
 #define EXEC_PATHS_MIN_ENTRIES 64
 #define EXEC_PIN_PATHS "exec_paths_" /* and the map's number */
 
+/* The files executed last on each CPU, and their path ids: a direct-mapped
+ * cache, so an execution of a file seen before costs a few loads, neither a walk
+ * nor a hash. Only where the key is the path alone (--by path, the default);
+ * a file's first execution is counted in exec_count, the next ones in its
+ * slot until another file takes the slot, when they are added to exec_count. */
+#define EXEC_FILE_SLOTS 512
+#define EXEC_PIN_FILES "exec_files"
+#define EXEC_PIN_FLUSHES "exec_file_flushes"
+
+struct exec_file_slot {
+	unsigned long long dentry;     /* the file's f_path (0: a free slot) */
+	unsigned long long mnt;
+	/* What else tells this file from one that took its dentry's or mount's
+	 * memory: its inode, its name's hash and length (the hash salted with the
+	 * parent dentry), and where its mount is mounted. */
+	unsigned long long inode;
+	unsigned long long name;
+	unsigned long long mnt_parent;
+	unsigned long long mountpoint;
+	unsigned long long epoch;      /* rename_epoch when the path was found */
+	unsigned int flags;            /* enum exec_file_flags */
+	unsigned int reserved;
+	struct exec_path_id path;
+	unsigned long long count;      /* executions counted here, not yet in exec_count */
+};
+
+enum exec_file_flags {
+	EXEC_FILE_TRUNCATED = 1,       /* its path was cut: each execution counts as truncated */
+	EXEC_FILE_LEFT_OUT = 2,        /* --path-prefix leaves it out */
+	EXEC_FILE_UNLINKED = 4,        /* its dentry was unhashed (the path ends " (deleted)") */
+};
+
 /* --key: which path the key holds. */
 enum exec_path_key {
 	EXEC_KEY_RESOLVED = 0, /* the file executed, as /proc/PID/exe names it */

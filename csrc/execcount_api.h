@@ -40,8 +40,9 @@ int pyexec_count_reader_uids(const struct pyexec_count_reader *reader, unsigned 
 /* What the kernel keeps of the counter's attached programs' runs, summed. */
 int pyexec_count_reader_totals(const struct pyexec_count_reader *reader, struct pyexec_program_totals *out);
 /* The kernel memory of the counter's maps, in bytes, from their fdinfo: exec_count,
- * exec_paths_0 to _3, exec_losses and uid_filter, in that order. */
-#define PYEXEC_COUNTER_MAPS 7 /* EXEC_PATH_CLASSES + 3 */
+ * exec_paths_0 to _3, exec_files, exec_file_flushes, exec_losses and uid_filter, in
+ * that order. */
+#define PYEXEC_COUNTER_MAPS 9 /* EXEC_PATH_CLASSES + 5 */
 void pyexec_count_reader_memory(const struct pyexec_count_reader *reader, unsigned long long out[PYEXEC_COUNTER_MAPS]);
 /* The kernel's id of the counter's exec_count map: what tells one counter from
  * another, such as the one pinned at a directory now from the one opened there. */
@@ -78,9 +79,9 @@ struct pyexec_path_table {
 	const unsigned int *mnt_ns;     /* count namespaces: 0, or the mount namespace it is seen from */
 };
 
-/* Reads the whole of exec_count into out, and the paths of its keys, in as few
- * syscalls as the kernel allows (batches, or key by key where batch operations
- * are missing). */
+/* Reads the whole of exec_count into out, with what the file cache counted not
+ * yet in it, and the paths of its keys, in as few syscalls as the kernel allows
+ * (batches, or key by key where batch operations are missing). */
 int pyexec_count_reader_read(struct pyexec_count_reader *reader, struct pyexec_count_columns *out);
 /* The paths of the last read's entries. */
 void pyexec_count_reader_paths(const struct pyexec_count_reader *reader, struct pyexec_path_table *out);

@@ -10,7 +10,7 @@
 #include "execcount_reader.h"
 
 _Static_assert(sizeof(struct exec_losses) % sizeof(__u64) == 0, "struct exec_losses is u64 counts alone");
-_Static_assert(PYEXEC_COUNTER_MAPS == EXEC_PATH_CLASSES + 3, "the memory of each map");
+_Static_assert(PYEXEC_COUNTER_MAPS == EXEC_PATH_CLASSES + 5, "the memory of each map");
 _Static_assert(EXEC_PATH_RECORD_MAX == sizeof(struct exec_path_header) + EXEC_PATH_SIZE &&
 		       EXEC_PATHS_3_SIZE == EXEC_PATH_RECORD_MAX, "the last exec_paths map holds the longest record");
 
@@ -41,11 +41,15 @@ int pyexec_count_reader_open_pinned(const char *dir, struct pyexec_count_reader 
 
 	if (!reader)
 		return -ENOMEM;
-	reader->count_fd = reader->losses_fd = reader->uid_fd = -1;
+	reader->count_fd = reader->losses_fd = reader->uid_fd = reader->files_fd = reader->flushes_fd = -1;
 	for (int n = 0; n < EXEC_PATH_CLASSES; n++)
 		reader->paths_fds[n] = -1;
 	reader->owns_fds = true;
 	err = pyexec_open_pin(dir, EXEC_PIN_COUNT, &reader->count_fd);
+	if (!err)
+		err = pyexec_open_pin(dir, EXEC_PIN_FILES, &reader->files_fd);
+	if (!err)
+		err = pyexec_open_pin(dir, EXEC_PIN_FLUSHES, &reader->flushes_fd);
 	for (int n = 0; n < EXEC_PATH_CLASSES && !err; n++) {
 		char name[sizeof(EXEC_PIN_PATHS) + 8];
 
@@ -85,22 +89,26 @@ int pyexec_count_reader_open_pinned(const char *dir, struct pyexec_count_reader 
 void pyexec_count_reader_free_buffers(struct pyexec_count_reader *reader)
 {
 	struct growing *buffers[] = {&reader->ids, &reader->path_bytes, &reader->path_truncated,
-				     &reader->path_mnt_ns, &reader->slots};
+				     &reader->path_mnt_ns, &reader->slots, &reader->rows};
 
 	for (size_t i = 0; i < sizeof(buffers) / sizeof(buffers[0]); i++) {
 		free(buffers[i]->items);
 		*buffers[i] = (struct growing){0};
 	}
 	free(reader->record_chunk);
+	free(reader->files);
+	free(reader->flushes);
 	reader->record_chunk = NULL;
+	reader->files = NULL;
+	reader->flushes = NULL;
 }
 
 void pyexec_count_reader_close(struct pyexec_count_reader *reader)
 {
 	if (!reader || !reader->owns_fds)
 		return;
-	int fds[] = {reader->count_fd, reader->losses_fd, reader->uid_fd, reader->paths_fds[0],
-		     reader->paths_fds[1], reader->paths_fds[2], reader->paths_fds[3]};
+	int fds[] = {reader->count_fd, reader->losses_fd, reader->uid_fd, reader->files_fd, reader->flushes_fd,
+		     reader->paths_fds[0], reader->paths_fds[1], reader->paths_fds[2], reader->paths_fds[3]};
 
 	_Static_assert(EXEC_PATH_CLASSES == 4, "each exec_paths map is closed");
 	pyexec_count_reader_free_buffers(reader);
@@ -117,8 +125,10 @@ void pyexec_count_reader_memory(const struct pyexec_count_reader *reader, unsign
 	out[0] = pyexec_map_memlock(reader->count_fd);
 	for (int n = 0; n < EXEC_PATH_CLASSES; n++)
 		out[1 + n] = pyexec_map_memlock(reader->paths_fds[n]);
-	out[EXEC_PATH_CLASSES + 1] = pyexec_map_memlock(reader->losses_fd);
-	out[EXEC_PATH_CLASSES + 2] = pyexec_map_memlock(reader->uid_fd);
+	out[EXEC_PATH_CLASSES + 1] = pyexec_map_memlock(reader->files_fd);
+	out[EXEC_PATH_CLASSES + 2] = pyexec_map_memlock(reader->flushes_fd);
+	out[EXEC_PATH_CLASSES + 3] = pyexec_map_memlock(reader->losses_fd);
+	out[EXEC_PATH_CLASSES + 4] = pyexec_map_memlock(reader->uid_fd);
 }
 
 int pyexec_count_reader_map_id(const struct pyexec_count_reader *reader, unsigned int *id)
@@ -341,20 +351,15 @@ static int read_paths(struct pyexec_count_reader *reader)
 	return 0;
 }
 
-int pyexec_count_reader_read(struct pyexec_count_reader *reader, struct pyexec_count_columns *out)
+/* Reads exec_count into out, and each entry's path id into the reader's ids. */
+static int read_counts(struct pyexec_count_reader *reader, struct pyexec_count_columns *out)
 {
-	static const struct exec_path_id no_path;
 	struct map_cursor cursor = {0};
-	const struct exec_path_id *ids;
 	unsigned int room, got;
 	int err;
 
-	for (unsigned int c = 0; c < out->column_count; c++)
-		if (out->columns[c].offset + out->columns[c].size > sizeof(struct exec_count_key))
-			return -EINVAL;
 	out->found = 0;
 	reader->ids.count = 0;
-	/* The counts first: the kernel keeps a path before it counts its first key. */
 	while (!cursor.finished && out->found < out->capacity) {
 		room = out->capacity - out->found;
 		if (room > READ_CHUNK)
@@ -366,6 +371,103 @@ int pyexec_count_reader_read(struct pyexec_count_reader *reader, struct pyexec_c
 		if (err)
 			return err;
 	}
+	return 0;
+}
+
+/* Reads each CPU's count of the moves of a slot's count to exec_count. */
+static int read_flushes(struct pyexec_count_reader *reader, unsigned long long *out)
+{
+	unsigned int zero = 0;
+
+	return bpf_map_lookup_elem(reader->flushes_fd, &zero, out);
+}
+
+/* Reads every CPU's slots of the file cache. */
+static int read_files(struct pyexec_count_reader *reader, int cpus)
+{
+	for (unsigned int i = 0; i < EXEC_FILE_SLOTS; i++) {
+		int err = bpf_map_lookup_elem(reader->files_fd, &i, reader->files + (size_t)i * cpus);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Adds what the file cache counted to the entries of its paths' keys: the key
+ * of a cached file is its path's id alone, and in exec_count from its first
+ * execution (a slot taken since the counts were read counts in the next read). */
+static int add_files(struct pyexec_count_reader *reader, struct pyexec_count_columns *out, int cpus)
+{
+	const struct exec_path_id *ids = reader->ids.items;
+	struct path_slot *row;
+	bool counted = false;
+	int err;
+
+	for (size_t i = 0; i < (size_t)EXEC_FILE_SLOTS * cpus && !counted; i++)
+		counted = reader->files[i].dentry && reader->files[i].count;
+	if (!counted) /* as where the key is more than the path: the cache is not used */
+		return 0;
+	reader->rows.count = 0;
+	if (reader->rows.items)
+		memset(reader->rows.items, 0, reader->rows.room * sizeof(struct path_slot));
+	for (unsigned int i = 0; i < out->found; i++) {
+		if ((reader->rows.count + 1) * 2 > reader->rows.room && (err = grow_slots(&reader->rows)))
+			return err;
+		row = slot_of(&reader->rows, &ids[i]);
+		row->id = ids[i];
+		row->index = i + 1;
+		reader->rows.count++;
+	}
+	for (size_t i = 0; i < (size_t)EXEC_FILE_SLOTS * cpus; i++) {
+		const struct exec_file_slot *file = &reader->files[i];
+
+		if (file->dentry && file->count && (row = slot_of(&reader->rows, &file->path))->index)
+			out->counts[row->index - 1] += file->count;
+	}
+	return 0;
+}
+
+/* How many times a read is tried again when a slot's count moved meanwhile. */
+#define READ_TRIES 8
+
+int pyexec_count_reader_read(struct pyexec_count_reader *reader, struct pyexec_count_columns *out)
+{
+	static const struct exec_path_id no_path;
+	int cpus = libbpf_num_possible_cpus(), err;
+	const struct exec_path_id *ids;
+	bool steady = false;
+
+	for (unsigned int c = 0; c < out->column_count; c++)
+		if (out->columns[c].offset + out->columns[c].size > sizeof(struct exec_count_key))
+			return -EINVAL;
+	if (cpus < 0)
+		return cpus;
+	if (!reader->files && !(reader->files = calloc((size_t)EXEC_FILE_SLOTS * cpus, sizeof(*reader->files))))
+		return -ENOMEM;
+	if (!reader->flushes && !(reader->flushes = calloc(2 * (size_t)cpus, sizeof(*reader->flushes))))
+		return -ENOMEM;
+	/* exec_count and the slots, between two reads of the moves from one to the
+	 * other that agree and are even on every CPU: none was under way, or done,
+	 * in between, so no count was read twice or missed. */
+	for (int try = 0; try < READ_TRIES && !steady; try++) {
+		steady = true;
+		err = read_flushes(reader, reader->flushes);
+		if (!err)
+			err = read_counts(reader, out);
+		if (!err)
+			err = read_files(reader, cpus);
+		if (!err)
+			err = read_flushes(reader, reader->flushes + cpus);
+		if (err)
+			return err;
+		for (int cpu = 0; cpu < cpus; cpu++)
+			steady = steady && reader->flushes[cpu] == reader->flushes[cpus + cpu] && !(reader->flushes[cpu] & 1);
+	}
+	err = add_files(reader, out, cpus);
+	if (err)
+		return err;
+	/* The kernel keeps a path before it counts its first key: read after the counts. */
 	err = read_paths(reader);
 	if (err)
 		return err;

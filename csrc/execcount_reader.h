@@ -26,6 +26,7 @@ struct growing {
 struct pyexec_count_reader {
 	int count_fd, losses_fd, uid_fd;
 	int paths_fds[EXEC_PATH_CLASSES];
+	int files_fd, flushes_fd;       /* the file cache: its slots, and how often each CPU moved one */
 	int prog_fds[PYEXEC_MAX_PROGRAMS]; /* the attached programs, for their run time */
 	unsigned int prog_count;
 	bool owns_fds; /* opened from pins: closed with the reader */
@@ -39,6 +40,9 @@ struct pyexec_count_reader {
 	struct growing path_truncated;  /* unsigned char */
 	struct growing path_mnt_ns;     /* unsigned int */
 	struct growing slots;           /* struct path_slot: path ids to their index, open addressing */
+	struct growing rows;            /* struct path_slot: path ids to their row of the columns */
+	struct exec_file_slot *files;   /* a read of exec_files: EXEC_FILE_SLOTS for each CPU */
+	unsigned long long *flushes;    /* a read of exec_file_flushes, one for each CPU */
 	unsigned char *record_chunk;    /* RECORD_CHUNK_BYTES of records and their keys */
 };
 

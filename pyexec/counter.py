@@ -28,8 +28,8 @@ ENTRY_BYTES = (ffi.sizeof(KEY) + 8 + _KERNEL_ELEMENT
                + 8 + 4 + 16 + 64)
 _KEY_MEMBERS = dict(ffi.typeof(KEY).fields)
 #: The maps of a counter, as memory() names them.
-MAPS = (C.EXEC_PIN_COUNT, *(f"{C.EXEC_PIN_PATHS}{n}" for n in range(lib.EXEC_PATH_CLASSES)), C.EXEC_PIN_LOSSES,
-        C.EXEC_PIN_UIDS)
+MAPS = (C.EXEC_PIN_COUNT, *(f"{C.EXEC_PIN_PATHS}{n}" for n in range(lib.EXEC_PATH_CLASSES)), C.EXEC_PIN_FILES,
+        C.EXEC_PIN_FLUSHES, C.EXEC_PIN_LOSSES, C.EXEC_PIN_UIDS)
 
 
 class ExecCounter(BpfProgram):
@@ -71,10 +71,14 @@ class ExecCounter(BpfProgram):
         super().__init__()
 
     def _load(self) -> Any:
-        if self.settings.mode == "attempts":
+        if self.settings.mode == "attempts" or self.settings.key == "resolved":
             from .system import ensure_tracefs
 
-            ensure_tracefs()  # libbpf finds syscall tracepoints through it
+            try:  # libbpf finds syscall tracepoints through it
+                ensure_tracefs()
+            except PyexecError:
+                if self.settings.mode == "attempts":
+                    raise  # else the counter goes on without its file cache, which watches renames
         started_at = time.time()
         struct = ffi.new("struct exec_settings *")
         self.settings.fill(struct, int(started_at * 1e9))
