@@ -149,13 +149,13 @@ static __always_inline int keep_record(const struct exec_count_key *key, const s
 }
 
 /* Adds n to the count of key, exactly, whichever CPUs race on it; on its
- * first execution, keeps its path's record (if it has one) first. by_user: for
- * a user other than root, who may not take the root reserve. Returns 0, -E2BIG
- * if a map was full, or -EEXIST if another path has the key's path id. */
+ * first execution, keeps its path's record (if it has one) first. Returns 0,
+ * -E2BIG if a map was full, or -EEXIST if another path has the key's path id. */
 static __always_inline int count_key(const struct exec_count_key *key, const struct record *record, __u64 n,
-				     bool by_user, bool loops)
+				     bool loops)
 {
 	__u64 *count;
+	__u32 uid;
 	/* An int: older kernels (5.10 here) call the map's own update, which
 	 * returns an int, so the register's upper half is not its sign: as a
 	 * long, -EEXIST read 0xffffffef, and a lost race counted as dropped. */
@@ -167,15 +167,16 @@ static __always_inline int count_key(const struct exec_count_key *key, const str
 		return 0;
 	}
 	/* A few CPUs racing here may overshoot the share by one each: harmless. */
-	if (by_user && user_keys >= settings.max_entries - settings.root_reserve)
+	uid = (__u32)bpf_get_current_uid_gid();
+	if (uid && user_keys >= settings.max_entries - settings.root_reserve)
 		return -E2BIG_ERR;
 	if (record) {
-		err = keep_record(key, record, by_user, loops);
+		err = keep_record(key, record, uid, loops);
 		if (err)
 			return err;
 	}
 	err = bpf_map_update_elem(&exec_count, key, &n, BPF_NOEXIST);
-	if (!err && by_user)
+	if (!err && uid)
 		__sync_fetch_and_add(&user_keys, 1);
 	if (err != -EEXIST_ERR)
 		return err;
@@ -187,16 +188,17 @@ static __always_inline int count_key(const struct exec_count_key *key, const str
 	return 0;
 }
 
-/* Counts n executions of key, or what kept them from being counted. */
-static __always_inline void count_or_lose(const struct exec_count_key *key, const struct record *record, __u64 n,
-					  bool by_user, bool loops)
+/* Counts n executions of key, or what kept them from being counted; true if counted. */
+static __always_inline bool count_or_lose(const struct exec_count_key *key, const struct record *record, __u64 n,
+					  bool loops)
 {
-	int err = count_key(key, record, n, by_user, loops);
+	int err = count_key(key, record, n, loops);
 
 	if (err == -EEXIST_ERR)
 		count_losses(collisions, n);
 	else if (err)
 		count_losses(dropped, n);
+	return !err;
 }
 
 /* The file cache (struct exec_file_slot): used where the key is the path alone. */
@@ -287,7 +289,7 @@ static __always_inline void flush_slot(struct exec_file_slot *slot)
 	if (flushes)
 		__sync_fetch_and_add(flushes, 1);
 	/* The key is there: the slot's first execution put it there. */
-	count_or_lose(&key, NULL, slot->count, false, false);
+	count_or_lose(&key, NULL, slot->count, false);
 	slot->count = 0;
 	if (flushes)
 		__sync_fetch_and_add(flushes, 1);
@@ -339,10 +341,8 @@ static __always_inline bool keep_path(const struct path_buffer *buf, bool comple
 static __always_inline void fill_and_count(struct exec_count_key *key, const struct record *record,
 					   struct task_struct *task, bool task_btf, bool loops)
 {
-	__u32 uid = (__u32)bpf_get_current_uid_gid();
-
 	if (settings.by & EXEC_BY_UID)
-		key->uid = uid;
+		key->uid = (__u32)bpf_get_current_uid_gid();
 	if (settings.by & EXEC_BY_COMM)
 		bpf_get_current_comm(key->comm, sizeof(key->comm));
 	if (settings.by & EXEC_BY_PARENT)
@@ -350,7 +350,7 @@ static __always_inline void fill_and_count(struct exec_count_key *key, const str
 					  TASK_FIELD(task, task_btf, real_parent)->comm);
 	if (settings.by & EXEC_BY_CGROUP)
 		key->cgroup = bpf_get_current_cgroup_id();
-	count_or_lose(key, record, 1, uid, loops);
+	count_or_lose(key, record, 1, loops);
 	if (settings.debug && record && record->start <= PATH_END - PATH_HEADER)
 		bpf_printk("pyexec: counted %s (outcome %d)", &record->buf->bytes[record->start + PATH_HEADER],
 			   key->outcome);
@@ -364,13 +364,7 @@ static __always_inline void fill_and_count(struct exec_count_key *key, const str
 static __always_inline void count_in_new_slot(const struct file_identity *file, const struct exec_count_key *key,
 					      const struct record *record, bool complete, bool loops)
 {
-	int err = count_key(key, record, 1, (__u32)bpf_get_current_uid_gid(), loops);
-
-	if (err == -EEXIST_ERR)
-		count_loss(collisions);
-	else if (err)
-		count_loss(dropped);
-	else
+	if (count_or_lose(key, record, 1, loops))
 		take_slot(file, key, complete ? 0 : EXEC_FILE_TRUNCATED);
 }
 

@@ -57,27 +57,33 @@ static bool files_cached(const struct exec_settings *settings)
 	return settings->key == EXEC_KEY_RESOLVED && settings->by == EXEC_BY_PATH && !settings->debug;
 }
 
+/* Turns the file cache off (every execution walks) and detaches the watchers. */
+static void unwatch_renames(struct execcount_bpf *skel)
+{
+	struct watched watched[] = WATCHED(skel);
+
+	skel->data->files_cached = false;
+	for (size_t i = 0; i < sizeof(watched) / sizeof(watched[0]); i++) {
+		bpf_link__destroy(*watched[i].link);
+		*watched[i].link = NULL;
+	}
+}
+
 /* Attaches the watchers of renames and mounts; where one cannot be, the file
- * cache is turned off (every execution walks), and none is left attached. */
+ * cache is turned off, and none is left attached. */
 static void watch_renames(struct execcount_bpf *skel)
 {
 	struct watched watched[] = WATCHED(skel);
-	size_t count = sizeof(watched) / sizeof(watched[0]);
 	bool ok = skel->data->files_cached;
 	int err;
 
-	for (size_t i = 0; i < count && ok; i++) {
+	for (size_t i = 0; i < sizeof(watched) / sizeof(watched[0]) && ok; i++) {
 		*watched[i].link = bpf_program__attach(watched[i].prog);
 		err = *watched[i].link ? 0 : -errno;
 		ok = !err || (err == -ENOENT && watched[i].optional);
 	}
-	if (ok)
-		return;
-	skel->data->files_cached = false;
-	for (size_t i = 0; i < count; i++) {
-		bpf_link__destroy(*watched[i].link);
-		*watched[i].link = NULL;
-	}
+	if (!ok)
+		unwatch_renames(skel);
 }
 
 /* The .rodata settings and what they turn on, set between open and load. */
@@ -246,11 +252,7 @@ int pyexec_counter_pin(struct pyexec_counter *counter, const char *dir)
 	 * counter goes on without the file cache, as where renames cannot be watched. */
 	for (size_t i = 0; i < sizeof(watched) / sizeof(watched[0]); i++) {
 		if (*watched[i].link && !is_bpf_link(*watched[i].link)) {
-			skel->data->files_cached = false;
-			for (size_t j = 0; j < sizeof(watched) / sizeof(watched[0]); j++) {
-				bpf_link__destroy(*watched[j].link);
-				*watched[j].link = NULL;
-			}
+			unwatch_renames(skel);
 			break;
 		}
 	}
