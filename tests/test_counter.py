@@ -245,11 +245,12 @@ def test_bpftool_shows_the_paths_as_strings_and_the_counts_by_their_id(true_bina
     # in the first map whose records are long enough (under 64 bytes, exec_paths_0).
     (record,) = [entry for name in maps[1:5] for entry in dumps[name] if entry["value"]["path"] == str(true_binary)]
     assert record["value"]["header"]["length"] == len(os.fsencode(true_binary))
-    # The first execution in exec_count, the next in the file cache of the CPU it ran on.
+    # The first execution on each CPU in exec_count, a later one on that CPU in its
+    # file cache: which CPU ran each is the scheduler's choice, the sum is not.
     (first,) = [entry["value"] for entry in dumps["exec_count"] if entry["key"]["path"] == record["key"]]
     cached = [cpu["value"]["count"] for slot in dumps["exec_files"] for cpu in slot["values"]
               if cpu["value"]["path"] == record["key"] and cpu["value"]["dentry"]]
-    assert (first, sum(cached)) == (1, 1)
+    assert first >= 1 and first + sum(cached) == 2
     assert counts[str(true_binary)] == 2
 
 
