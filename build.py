@@ -23,6 +23,7 @@ BUILD = ROOT / "build"
 # The BPF programs, as the Makefile's PROGRAMS names them (build/programs.h, which make artifacts writes).
 PROGRAMS_HEADER = BUILD / "programs.h"
 STRING_DEFINE = re.compile(r'#define (\w+) ("[^"]*")')
+MACRO_DEFINE = re.compile(r"#define \w+\(")  # a function-like macro, which C reads and cffi cannot
 INTEGER_DEFINE = re.compile(r"#define (\w+) (\d+)\b")
 ENUMERATOR = re.compile(r"^\s*(\w+) = (\d+),")
 
@@ -32,7 +33,8 @@ def cdef_text(*headers: str) -> str:
     lines = []
     for header in headers:
         for line in (CSRC / header).read_text().splitlines():
-            if not line.startswith("#") or (line.startswith("#define") and not STRING_DEFINE.match(line)):
+            if not line.startswith("#") or (line.startswith("#define") and not STRING_DEFINE.match(line)
+                                            and not MACRO_DEFINE.match(line)):
                 lines.append(line)
     return "\n".join(lines)
 

@@ -372,10 +372,10 @@ static __always_inline void sip_word(struct sip *s, __u64 m)
 	s->v0 ^= m;
 }
 
-/* A loop over the words of a record in buf, one step at a time: in an
- * open-coded iterator (Linux 6.4) or bpf_loop (5.17), which the verifier
- * checks in one pass, or else a bounded loop. How far it has got is kept in
- * buf->at, where the verifier sees any value. */
+/* A loop over the words of a record in buf, one step at a time, from buf->at
+ * on: in an open-coded iterator (Linux 6.4) or bpf_loop (5.17), which the
+ * verifier checks in one pass, or else a bounded loop. How far it has got is
+ * kept in buf->at, where the verifier sees any value. */
 struct record_loop {
 	struct path_buffer *buf;
 	__u32 start, size;
@@ -384,11 +384,15 @@ struct record_loop {
 };
 
 #define RECORD_WORDS (EXEC_PATH_RECORD_MAX / 8 + 1) /* with the last, partial one */
+/* The words of a record of usual length, which path_id_of hashes in a loop the
+ * verifier follows word by word where it would otherwise take one of a single
+ * pass: faster to run (an iterator calls a kfunc at each step, and keeps the
+ * hash in memory across it), and cheap to check, unlike all RECORD_WORDS. */
+#define FIRST_WORDS 16
 #define STORED_MASK 1023
 
 #define EACH_RECORD_WORD(step, state, loops)                                           \
 	do {                                                                           \
-		(state)->buf->at = 0;                                                   \
 		if (ITERATORS) {                                                       \
 			bpf_repeat(RECORD_WORDS)                                       \
 				if (step(0, state))                                     \
@@ -426,7 +430,13 @@ static __always_inline void path_id_of(struct path_buffer *buf, __u32 start, __u
 	struct sip *s = &loop.sip;
 	__u32 at;
 
-	EACH_RECORD_WORD(hash_step, &loop, loops);
+	buf->at = 0;
+	if (ITERATORS || loops)
+		for (int i = 0; i < FIRST_WORDS; i++)
+			if (hash_step(i, &loop))
+				break;
+	if (buf->at + 8 <= size)
+		EACH_RECORD_WORD(hash_step, &loop, loops);
 	at = buf->at;
 	sip_word(s, (size > at ? record_word(buf, start, at, size - at) : 0) | (__u64)size << 56);
 	s->v2 ^= 0xee;
@@ -464,6 +474,7 @@ static __always_inline bool same_record(struct path_buffer *buf, __u32 start, __
 	struct record_loop loop = {.buf = buf, .start = start, .size = size};
 	__u32 at, word;
 
+	buf->at = 0;
 	EACH_RECORD_WORD(compare_step, &loop, loops);
 	if (loop.differ)
 		return false;

@@ -201,11 +201,18 @@ static __always_inline bool count_or_lose(const struct exec_count_key *key, cons
 	return !err;
 }
 
-/* The file cache (struct exec_file_slot): used where the key is the path alone. */
+/* Whether the slots (struct exec_file_slot) are files': --key resolved. */
 static __always_inline bool file_cache_used(void)
 {
-	return settings.key == EXEC_KEY_RESOLVED && settings.by == EXEC_BY_PATH && !settings.debug;
+	return EXEC_SLOTS_USED(&settings) && settings.key == EXEC_KEY_RESOLVED;
 }
+
+/* What a file's slot did for its execution. */
+enum slot_found {
+	SLOT_MISSED,  /* another file's, or stale: the path is walked */
+	SLOT_COUNTED, /* counted there (or left out) */
+	SLOT_NAMED,   /* gave its path's id (in file_identity), for a key of more fields */
+};
 
 /* A slot of exec_files, and what the file executed now would have in it. */
 struct file_identity {
@@ -217,6 +224,7 @@ struct file_identity {
 	__u64 name;
 	__u64 epoch;
 	bool unlinked;
+	struct exec_path_id path; /* SLOT_NAMED: the slot's */
 };
 
 /* Reads what tells file from any other that may take its place: its dentry and
@@ -246,10 +254,11 @@ static __always_inline void identify(struct file *file, __u64 epoch, struct file
 	id->slot = (__u32)((id->name * 0x9E3779B97F4A7C15ULL) >> 32) & (EXEC_FILE_SLOTS - 1);
 }
 
-/* Counts an execution of a file this CPU has seen, in its slot; false if the
- * slot is another file's, or its path may have changed since (a rename or a
- * mount anywhere): then the path is walked again. */
-static __always_inline bool count_in_slot(const struct file_identity *id)
+/* Counts an execution of a file this CPU has seen, in its slot, or where the
+ * key holds more than the path, gives its path's id; misses if the slot is
+ * another file's, or its path may have changed since (a rename or a mount
+ * anywhere): then the path is walked again. */
+static __always_inline enum slot_found count_in_slot(struct file_identity *id)
 {
 	struct exec_file_slot *slot = bpf_map_lookup_elem(&exec_files, &id->slot);
 
@@ -257,19 +266,38 @@ static __always_inline bool count_in_slot(const struct file_identity *id)
 	    slot->mnt != (__u64)id->vfsmnt || slot->inode != (__u64)id->inode || slot->name != id->name ||
 	    slot->mnt_parent != (__u64)id->mnt_parent || slot->mountpoint != (__u64)id->parent_mountpoint ||
 	    !(slot->flags & EXEC_FILE_UNLINKED) != !id->unlinked)
-		return false;
+		return SLOT_MISSED;
 	if (slot->flags & EXEC_FILE_LEFT_OUT)
-		return true;
+		return SLOT_COUNTED;
 	if (slot->flags & EXEC_FILE_TRUNCATED)
 		count_loss(truncated);
+	if (!EXEC_SLOTS_COUNT(&settings)) {
+		id->path = slot->path;
+		return SLOT_NAMED;
+	}
 	slot->count++; /* the slot is this CPU's, and the program runs to its end on it */
+	return SLOT_COUNTED;
+}
+
+/* Counts an execution of a name this CPU has seen (--key invoked), in the
+ * slot of its path id; false if the slot is another's, which id then names. */
+static __always_inline bool count_in_named_slot(struct file_identity *id, const struct exec_count_key *key)
+{
+	struct exec_file_slot *slot;
+
+	id->slot = (__u32)key->path.hash[0] & (EXEC_FILE_SLOTS - 1);
+	slot = bpf_map_lookup_elem(&exec_files, &id->slot);
+	if (!slot || !files_cached || slot->path.hash[0] != key->path.hash[0] ||
+	    slot->path.hash[1] != key->path.hash[1])
+		return false;
+	slot->count++; /* its truncation, if cut, is counted already, as the name is read at each execution */
 	return true;
 }
 
 /* Finds the file's slot and counts the execution there if it can. A function
  * of its own: each way it can fail leaves the verifier knowing something else,
  * and inlined, the walk after it would be checked once for each. */
-static __noinline bool count_if_cached(struct file *file, __u64 epoch, struct file_identity *id)
+static __noinline enum slot_found count_if_cached(struct file *file, __u64 epoch, struct file_identity *id)
 {
 	identify(file, epoch, id);
 	return count_in_slot(id);
@@ -337,9 +365,8 @@ static __always_inline bool keep_path(const struct path_buffer *buf, bool comple
 	return true;
 }
 
-/* Fills in the fields other than the path and outcome, then counts the key. */
-static __always_inline void fill_and_count(struct exec_count_key *key, const struct record *record,
-					   struct task_struct *task, bool task_btf, bool loops)
+/* Fills in the fields other than the path and outcome. */
+static __always_inline void fill_fields(struct exec_count_key *key, struct task_struct *task, bool task_btf)
 {
 	if (settings.by & EXEC_BY_UID)
 		key->uid = (__u32)bpf_get_current_uid_gid();
@@ -350,6 +377,13 @@ static __always_inline void fill_and_count(struct exec_count_key *key, const str
 					  TASK_FIELD(task, task_btf, real_parent)->comm);
 	if (settings.by & EXEC_BY_CGROUP)
 		key->cgroup = bpf_get_current_cgroup_id();
+}
+
+/* Fills in the fields other than the path and outcome, then counts the key. */
+static __always_inline void fill_and_count(struct exec_count_key *key, const struct record *record,
+					   struct task_struct *task, bool task_btf, bool loops)
+{
+	fill_fields(key, task, task_btf);
 	count_or_lose(key, record, 1, loops);
 	if (settings.debug && record && record->start <= PATH_END - PATH_HEADER)
 		bpf_printk("pyexec: counted %s (outcome %d)", &record->buf->bytes[record->start + PATH_HEADER],
@@ -358,9 +392,10 @@ static __always_inline void fill_and_count(struct exec_count_key *key, const str
 		bpf_printk("pyexec: counted (outcome %d)", key->outcome);
 }
 
-/* A file's first execution since it took its slot: counted in exec_count as
- * any other (which keeps its path's record, and holds its key from then on, so
- * what the slot counts always has an entry to go to), then in the slot. */
+/* A file's (or name's) first execution since it took its slot: counted in
+ * exec_count as any other (which keeps its path's record, and holds its key
+ * from then on, so what the slot counts always has an entry to go to, and the
+ * path id it gives a record), then the slot is taken. */
 static __always_inline void count_in_new_slot(const struct file_identity *file, const struct exec_count_key *key,
 					      const struct record *record, bool complete, bool loops)
 {
@@ -378,10 +413,11 @@ static __always_inline bool path_wanted(void)
 /* Reads the path (if the key or --path-prefix needs one): resolved from file,
  * or else the name given to exec, in kernel or user memory; puts its id in the
  * key. Then fills in the other fields and counts the key, unless a filter
- * leaves it out; or, given the file's slot (cached), counts it there. */
+ * leaves it out; or, given the file's slot or room for the name's (cached),
+ * counts it there. */
 static __always_inline void count_exec_key(struct exec_count_key *key, struct task_struct *task,
 					   bool task_btf, struct file *file, const char *name,
-					   bool user, const struct file_identity *cached, bool loops)
+					   bool user, struct file_identity *cached, bool loops)
 {
 	struct record record = {}, *kept = NULL;
 	__u32 zero = 0, mnt_ns = 0;
@@ -399,7 +435,7 @@ static __always_inline void count_exec_key(struct exec_count_key *key, struct ta
 			return;
 		}
 		if (!keep_path(record.buf, complete, file, mnt_ns)) {
-			if (cached)
+			if (cached && file) /* a name is read at each execution: its slot would save nothing */
 				take_slot(cached, key, EXEC_FILE_LEFT_OUT);
 			return;
 		}
@@ -410,10 +446,14 @@ static __always_inline void count_exec_key(struct exec_count_key *key, struct ta
 			kept = &record;
 		}
 	}
-	if (cached && kept)
+	if (cached && kept && !file && count_in_named_slot(cached, key))
+		return;
+	if (cached && kept) {
+		fill_fields(key, task, task_btf);
 		count_in_new_slot(cached, key, kept, complete, loops);
-	else
+	} else {
 		fill_and_count(key, kept, task, task_btf, loops);
+	}
 }
 
 /* sched_process_exec fires once per successful execve, execveat or fexecve,
@@ -424,15 +464,23 @@ static __always_inline int count_exec(struct task_struct *task, struct linux_bin
 	struct file_identity file = {};
 	/* Read before the file is: a rename meanwhile makes what is found stale. */
 	__u64 epoch = *(volatile __u64 *)&rename_epoch;
+	enum slot_found found = SLOT_MISSED;
 
 	if (!wanted(task, true))
 		return 0;
 	/* bprm->file is what /proc/PID/exe names: for a #! script, its interpreter. */
-	if (file_cache_used() && count_if_cached(bprm->file, epoch, &file))
+	if (file_cache_used())
+		found = count_if_cached(bprm->file, epoch, &file);
+	if (found == SLOT_COUNTED)
 		return 0;
 	__builtin_memset(&key, 0, sizeof(key));
+	if (found == SLOT_NAMED) { /* its record is kept: the slot's first execution kept it */
+		key.path = file.path;
+		fill_and_count(&key, NULL, task, true, loops);
+		return 0;
+	}
 	count_exec_key(&key, task, true, settings.key == EXEC_KEY_RESOLVED ? bprm->file : NULL,
-		       bprm->filename, false, file_cache_used() ? &file : NULL, loops);
+		       bprm->filename, false, EXEC_SLOTS_USED(&settings) ? &file : NULL, loops);
 	return 0;
 }
 

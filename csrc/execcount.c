@@ -51,10 +51,11 @@ struct watched {
 	bool optional;
 };
 
-/* Whether the BPF program keeps the file cache: where the key is the path alone. */
-static bool files_cached(const struct exec_settings *settings)
+/* Whether the slots are files' (whose paths a rename or mount may change)
+ * rather than names'. */
+static bool renames_watched(const struct exec_settings *settings)
 {
-	return settings->key == EXEC_KEY_RESOLVED && settings->by == EXEC_BY_PATH && !settings->debug;
+	return EXEC_SLOTS_USED(settings) && settings->key == EXEC_KEY_RESOLVED;
 }
 
 /* Turns the file cache off (every execution walks) and detaches the watchers. */
@@ -77,6 +78,8 @@ static void watch_renames(struct execcount_bpf *skel)
 	bool ok = skel->data->files_cached;
 	int err;
 
+	if (!renames_watched((const struct exec_settings *)&skel->rodata->settings))
+		return;
 	for (size_t i = 0; i < sizeof(watched) / sizeof(watched[0]) && ok; i++) {
 		*watched[i].link = bpf_program__attach(watched[i].prog);
 		err = *watched[i].link ? 0 : -errno;
@@ -126,11 +129,11 @@ static int configure(struct execcount_bpf *skel, const struct exec_settings *set
 		struct watched watched[] = WATCHED(skel);
 
 		for (size_t i = 0; i < sizeof(watched) / sizeof(watched[0]); i++) {
-			bpf_program__set_autoload(watched[i].prog, files_cached(settings));
+			bpf_program__set_autoload(watched[i].prog, renames_watched(settings));
 			bpf_program__set_autoattach(watched[i].prog, false); /* watch_renames does */
 		}
 	}
-	skel->data->files_cached = files_cached(settings);
+	skel->data->files_cached = EXEC_SLOTS_USED(settings);
 	return 0;
 }
 

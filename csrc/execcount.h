@@ -59,17 +59,23 @@ struct exec_path_header {
 #define EXEC_PATHS_MIN_ENTRIES 64
 #define EXEC_PIN_PATHS "exec_paths_" /* and the map's number */
 
-/* The files executed last on each CPU, and their path ids: a direct-mapped
- * cache, so an execution of a file seen before costs a few loads, neither a walk
- * nor a hash. Only where the key is the path alone (--by path, the default);
- * a file's first execution is counted in exec_count, the next ones in its
- * slot until another file takes the slot, when they are added to exec_count. */
+/* The files (or, for --key invoked, the names) executed last on each CPU, and
+ * their path ids: a direct-mapped cache, so an execution of a file seen before
+ * costs a few loads, neither a walk nor a hash, and of a name seen before, its
+ * hash but no lookup in exec_count, nor a count shared with other CPUs. Where
+ * the key is the path alone, its first execution is counted in exec_count, the
+ * next ones in its slot until another takes the slot, when they are added to
+ * exec_count; a file's slot also gives its path's id where the key holds more
+ * (--by), which saves the walk. A file's slot is its name hash's, a name's its
+ * path id's. */
+#define EXEC_SLOTS_COUNT(s) ((s)->by == EXEC_BY_PATH && !(s)->debug)
+#define EXEC_SLOTS_USED(s) (EXEC_SLOTS_COUNT(s) || ((s)->key == EXEC_KEY_RESOLVED && ((s)->by & EXEC_BY_PATH) && !(s)->debug))
 #define EXEC_FILE_SLOTS 512
 #define EXEC_PIN_FILES "exec_files"
 #define EXEC_PIN_FLUSHES "exec_file_flushes"
 
 struct exec_file_slot {
-	unsigned long long dentry;     /* the file's f_path (0: a free slot) */
+	unsigned long long dentry;     /* the file's f_path (0 for a name's slot) */
 	unsigned long long mnt;
 	/* What else tells this file from one that took its dentry's or mount's
 	 * memory: its inode, its name's hash and length (the hash salted with the

@@ -88,7 +88,7 @@ int pyexec_count_reader_open_pinned(const char *dir, struct pyexec_count_reader 
 
 void pyexec_count_reader_free_buffers(struct pyexec_count_reader *reader)
 {
-	struct growing *buffers[] = {&reader->ids, &reader->path_bytes, &reader->path_truncated,
+	struct growing *buffers[] = {&reader->ids, &reader->plain, &reader->path_bytes, &reader->path_truncated,
 				     &reader->path_mnt_ns, &reader->slots, &reader->rows};
 
 	for (size_t i = 0; i < sizeof(buffers) / sizeof(buffers[0]); i++) {
@@ -231,14 +231,23 @@ static int append_chunk(struct pyexec_count_reader *reader, struct pyexec_count_
 {
 	const struct exec_count_key *keys = reader->chunk_keys;
 	struct exec_path_id *ids;
+	unsigned char *plain;
 	int err = grow(&reader->ids, sizeof(*ids), n);
 
+	if (!err)
+		err = grow(&reader->plain, 1, n);
 	if (err)
 		return err;
 	ids = (struct exec_path_id *)reader->ids.items + reader->ids.count;
-	for (unsigned int i = 0; i < n; i++)
+	plain = (unsigned char *)reader->plain.items + reader->plain.count;
+	for (unsigned int i = 0; i < n; i++) {
+		struct exec_count_key bare = {.path = keys[i].path};
+
 		ids[i] = keys[i].path;
+		plain[i] = !memcmp(&bare, &keys[i], sizeof(bare));
+	}
 	reader->ids.count += n;
+	reader->plain.count += n;
 	memcpy(out->counts + out->found, reader->chunk_counts, n * sizeof(*out->counts));
 	for (unsigned int c = 0; c < out->column_count; c++) {
 		const struct pyexec_column *column = &out->columns[c];
@@ -359,7 +368,7 @@ static int read_counts(struct pyexec_count_reader *reader, struct pyexec_count_c
 	int err;
 
 	out->found = 0;
-	reader->ids.count = 0;
+	reader->ids.count = reader->plain.count = 0;
 	while (!cursor.finished && out->found < out->capacity) {
 		room = out->capacity - out->found;
 		if (room > READ_CHUNK)
@@ -394,24 +403,28 @@ static int read_files(struct pyexec_count_reader *reader, int cpus)
 	return 0;
 }
 
-/* Adds what the file cache counted to the entries of its paths' keys: the key
- * of a cached file is its path's id alone, and in exec_count from its first
- * execution (a slot taken since the counts were read counts in the next read). */
+/* Adds what the slots counted to the entries of their paths' keys: a slot's
+ * key is its path's id alone (not the key of a failed call's outcome), in
+ * exec_count from the slot's first execution (a slot taken since the counts
+ * were read counts in the next read). */
 static int add_files(struct pyexec_count_reader *reader, struct pyexec_count_columns *out, int cpus)
 {
 	const struct exec_path_id *ids = reader->ids.items;
+	const unsigned char *plain = reader->plain.items;
 	struct path_slot *row;
 	bool counted = false;
 	int err;
 
 	for (size_t i = 0; i < (size_t)EXEC_FILE_SLOTS * cpus && !counted; i++)
-		counted = reader->files[i].dentry && reader->files[i].count;
-	if (!counted) /* as where the key is more than the path: the cache is not used */
+		counted = reader->files[i].count;
+	if (!counted) /* as where the key is more than the path: the slots are not used */
 		return 0;
 	reader->rows.count = 0;
 	if (reader->rows.items)
 		memset(reader->rows.items, 0, reader->rows.room * sizeof(struct path_slot));
 	for (unsigned int i = 0; i < out->found; i++) {
+		if (!plain[i])
+			continue;
 		if ((reader->rows.count + 1) * 2 > reader->rows.room && (err = grow_slots(&reader->rows)))
 			return err;
 		row = slot_of(&reader->rows, &ids[i]);
@@ -422,7 +435,7 @@ static int add_files(struct pyexec_count_reader *reader, struct pyexec_count_col
 	for (size_t i = 0; i < (size_t)EXEC_FILE_SLOTS * cpus; i++) {
 		const struct exec_file_slot *file = &reader->files[i];
 
-		if (file->dentry && file->count && (row = slot_of(&reader->rows, &file->path))->index)
+		if (file->count && (row = slot_of(&reader->rows, &file->path))->index)
 			out->counts[row->index - 1] += file->count;
 	}
 	return 0;

@@ -36,6 +36,7 @@ struct pyexec_count_reader {
 	unsigned long long chunk_counts[READ_CHUNK];
 	/* The last read: each entry's path id, and the table of their paths. */
 	struct growing ids;             /* struct exec_path_id */
+	struct growing plain;           /* unsigned char: whether the key is its path alone, as a slot's */
 	struct growing path_bytes;      /* char */
 	struct growing path_truncated;  /* unsigned char */
 	struct growing path_mnt_ns;     /* unsigned int */
