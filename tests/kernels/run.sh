@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 build=$root/build
 VIRTME_NG_VERSION=1.42
 # Per kernel: boot, then the tests; a guest that takes longer is stopped.
-KERNEL_TIMEOUT=${KERNEL_TIMEOUT:-900}
+KERNEL_TIMEOUT=${KERNEL_TIMEOUT:-1200}
 
 # qemu; udev names the guest's virtio ports (without it its output is lost);
 # kmod's depmod indexes the modules of a kernel unpacked from its package.
