@@ -387,8 +387,10 @@ Notes:
   successful exec, and reads it from kernel memory.
 - `--key resolved` with the path alone (the default) counts a file this CPU executed
   before in its slot of the file cache: a few loads, no walk, no hash. The storm runs
-  one binary, so after the first execution on each CPU every one takes that way; the
-  other ways walk (or read the name) and hash the path at each execution.
+  one binary, so after the first execution on each CPU every one takes that way. With
+  more fields, the slot gives the path's id and the key is looked up in `exec_count`;
+  `--key invoked` reads and hashes the name at each execution, and counts it in its
+  CPU's slot.
 - Start-up: a bare `python -c 'print()'` takes {startup['python'] * 1000:.0f} ms from launch to
   its output here ({startup['python'] / startup['bpftrace']:.2f}× bpftrace's start-up), and one that
   imports Typer first {startup['python+typer'] * 1000:.0f} ms ({startup['python+typer'] / startup['bpftrace']:.2f}×): the floor of a Typer CLI.
