@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import time
 from typing import Any
@@ -172,13 +173,16 @@ class ExecCounter(BpfProgram):
         """Executions per combination of the fields counted by, so far."""
         fields = self.columns()
         counts = fields.pop("count")
-        extra = [name for name in ("outcome", "truncated") if name in fields]
-        values = {name: fields.pop(name) for name in extra}
-        return [
-            ExecRecord(count, {name: column[row] for name, column in fields.items()},
-                       **{name: column[row] for name, column in values.items()})
-            for row, count in enumerate(counts)
-        ]
+        # Row by row, by zip and positional arguments: a dict or keyword
+        # arguments made for each of 40000 rows cost as much as the read.
+        outcomes = fields.pop("outcome", None) or itertools.repeat(0)
+        truncated = fields.pop("truncated", None) or itertools.repeat(False)
+        names = tuple(fields)
+        if len(names) == 1:  # the usual case, by a literal: a third of dict(zip())'s time
+            values = [{names[0]: value} for value in fields[names[0]]]
+        else:
+            values = [dict(zip(names, row)) for row in zip(*fields.values())] if names else [{} for _ in counts]
+        return list(map(ExecRecord, counts, values, outcomes, truncated))
 
     def columns(self) -> dict[str, list]:
         """What records() returns, as columns ("count", the fields counted by,

@@ -111,7 +111,7 @@ def shown_fields(by: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(shown.name for name in by for shown in BREAKDOWNS[name].shown)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a read may make 40000 of them
 class ExecRecord:
     """The executions of one combination of the fields counted by: record.path,
     record.uid, ... (BREAKDOWNS) are its values, None for a field not counted by."""

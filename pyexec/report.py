@@ -7,6 +7,7 @@ import datetime
 import errno
 import io
 import json
+import operator
 import socket
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -29,19 +30,19 @@ def rows_from_records(
 ) -> list[dict[str, Any]]:
     """One row per combination of the fields of `by` (with names resolved) and its
     count; in attempts mode, the count of each outcome too."""
-    breakdowns = [BREAKDOWNS[name] for name in by]
+    shows = [(tuple(shown.name for shown in BREAKDOWNS[name].shown), BREAKDOWNS[name].show) for name in by]
     rows: dict[tuple, dict[str, Any]] = {}
     for record in records:
-        fields = tuple(getattr(record, name) for name in by)
-        if fields in rows:  # the same fields with another outcome
-            row = rows[fields]
+        fields = tuple(map(record.values.get, by))
+        row = rows.get(fields)
+        if row is not None:  # the same fields with another outcome
             row["count"] += record.count
             outcome = outcome_name(record.outcome)
             row["outcomes"][outcome] = row["outcomes"].get(outcome, 0) + record.count
             continue
         row = rows[fields] = {}
-        for breakdown in breakdowns:
-            row.update(zip((shown.name for shown in breakdown.shown), breakdown.show(record)))
+        for names, show in shows:
+            row.update(zip(names, show(record)))
         row["count"] = record.count
         if mode == "attempts":
             row["outcomes"] = {outcome_name(record.outcome): record.count}
@@ -153,9 +154,9 @@ class Report:
 
     def ranked(self, top: int | None = None) -> list[dict[str, Any]]:
         """Most executed first; ties in the order of their fields."""
-        rows = sorted(
-            self.rows, key=lambda row: (-row["count"], [str(row[name]) for name in self.fields])
-        )
+        get = operator.itemgetter(*self.fields)
+        fields = get if len(self.fields) > 1 else lambda row: (get(row),)
+        rows = sorted(self.rows, key=lambda row: (-row["count"], *map(str, fields(row))))
         return rows[:top] if top is not None else rows
 
     def middle_fields(self, table: bool) -> list[str]:
