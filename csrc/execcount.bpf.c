@@ -279,7 +279,49 @@ static __always_inline enum slot_found count_in_slot(struct file_identity *id)
 	return SLOT_COUNTED;
 }
 
-/* Counts an execution of a name this CPU has seen (--key invoked), in the
+/* Word i of the short name read into buf, its bytes past the name's end 0. */
+static __always_inline __u64 short_name_word(const struct path_buffer *buf, int i, __u32 length)
+{
+	return first_bytes(*(const __u64 *)&buf->bytes[PATH_HEADER + i * 8], length - i * 8);
+}
+
+/* The slot of the short name read into buf: a cheap hash, for the comparison
+ * after it is exact (whoever aims names at one slot gains misses, no count). */
+static __always_inline __u32 short_name_slot(const struct path_buffer *buf, __u32 length)
+{
+	__u64 hash = length;
+
+	for (int i = 0; i < EXEC_SLOT_NAME_WORDS; i++) {
+		if (i * 8 >= length)
+			break;
+		hash = (hash ^ short_name_word(buf, i, length)) * 0x9E3779B97F4A7C15ULL;
+	}
+	return (__u32)(hash >> 32) & (EXEC_FILE_SLOTS - 1);
+}
+
+/* Counts an execution of a short name this CPU has seen (--key invoked) in
+ * its slot, where the name itself is kept: neither a keyed hash nor a lookup
+ * in exec_count. False if the slot is another's, which id then names. */
+static __always_inline bool count_in_short_name_slot(struct file_identity *id, const struct path_buffer *buf)
+{
+	__u32 length = buf->length;
+	struct exec_file_slot *slot;
+
+	id->slot = short_name_slot(buf, length);
+	slot = bpf_map_lookup_elem(&exec_files, &id->slot);
+	if (!slot || !files_cached || !(slot->flags & EXEC_FILE_SHORT_NAME) || slot->name_length != length)
+		return false;
+	for (int i = 0; i < EXEC_SLOT_NAME_WORDS; i++) {
+		if (i * 8 >= length)
+			break;
+		if (slot->name_words[i] != short_name_word(buf, i, length))
+			return false;
+	}
+	slot->count++;
+	return true;
+}
+
+/* Counts an execution of a longer name this CPU has seen (--key invoked), in the
  * slot of its path id; false if the slot is another's, which id then names. */
 static __always_inline bool count_in_named_slot(struct file_identity *id, const struct exec_count_key *key)
 {
@@ -323,22 +365,33 @@ static __always_inline void flush_slot(struct exec_file_slot *slot)
 		__sync_fetch_and_add(flushes, 1);
 }
 
-/* Gives the file's slot to it, with its path's id: what the slot counted
- * before goes to exec_count. */
-static __always_inline void take_slot(const struct file_identity *id, const struct exec_count_key *key, __u32 flags)
+/* Gives the file's slot to it (or the name's, EXEC_FILE_SHORT_NAME: the one
+ * read into buf), with its path's id: what the slot counted before goes to
+ * exec_count. */
+static __always_inline void take_slot(const struct file_identity *id, const struct exec_count_key *key, __u32 flags,
+				      const struct path_buffer *buf)
 {
 	struct exec_file_slot *slot = bpf_map_lookup_elem(&exec_files, &id->slot);
+	__u32 length;
 
 	if (!slot || !files_cached)
 		return;
 	flush_slot(slot);
-	slot->dentry = (__u64)id->dentry;
-	slot->mnt = (__u64)id->vfsmnt;
-	slot->inode = (__u64)id->inode;
-	slot->name = id->name;
-	slot->mnt_parent = (__u64)id->mnt_parent;
-	slot->mountpoint = (__u64)id->parent_mountpoint;
-	slot->epoch = id->epoch;
+	if (flags & EXEC_FILE_SHORT_NAME) {
+		length = buf->length;
+		for (int i = 0; i < EXEC_SLOT_NAME_WORDS; i++)
+			slot->name_words[i] = i * 8 < length ? short_name_word(buf, i, length) : 0;
+		slot->name_length = length;
+	} else {
+		slot->dentry = (__u64)id->dentry;
+		slot->mnt = (__u64)id->vfsmnt;
+		slot->inode = (__u64)id->inode;
+		slot->name = id->name;
+		slot->mnt_parent = (__u64)id->mnt_parent;
+		slot->mountpoint = (__u64)id->parent_mountpoint;
+		slot->epoch = id->epoch;
+		slot->name_length = 0;
+	}
 	slot->flags = flags | (id->unlinked ? EXEC_FILE_UNLINKED : 0);
 	slot->path = key->path;
 	slot->count = 0;
@@ -397,10 +450,10 @@ static __always_inline void fill_and_count(struct exec_count_key *key, const str
  * from then on, so what the slot counts always has an entry to go to, and the
  * path id it gives a record), then the slot is taken. */
 static __always_inline void count_in_new_slot(const struct file_identity *file, const struct exec_count_key *key,
-					      const struct record *record, bool complete, bool loops)
+					      const struct record *record, __u32 flags, bool loops)
 {
 	if (count_or_lose(key, record, 1, loops))
-		take_slot(file, key, complete ? 0 : EXEC_FILE_TRUNCATED);
+		take_slot(file, key, flags, record->buf);
 }
 
 /* Whether the key or --path-prefix needs the path (settings alone: the verifier
@@ -421,7 +474,7 @@ static __always_inline void count_exec_key(struct exec_count_key *key, struct ta
 {
 	struct record record = {}, *kept = NULL;
 	__u32 zero = 0, mnt_ns = 0;
-	bool complete = true;
+	bool complete = true, short_name = false;
 
 	if (path_wanted()) {
 		record.buf = bpf_map_lookup_elem(&path_buffers, &zero);
@@ -436,9 +489,13 @@ static __always_inline void count_exec_key(struct exec_count_key *key, struct ta
 		}
 		if (!keep_path(record.buf, complete, file, mnt_ns)) {
 			if (cached && file) /* a name is read at each execution: its slot would save nothing */
-				take_slot(cached, key, EXEC_FILE_LEFT_OUT);
+				take_slot(cached, key, EXEC_FILE_LEFT_OUT, record.buf);
 			return;
 		}
+		/* cached with no file: a name's slot (--key invoked, the path alone as the key). */
+		short_name = cached && !file && record.buf->length <= EXEC_SLOT_NAME_WORDS * 8;
+		if (short_name && count_in_short_name_slot(cached, record.buf))
+			return;
 		if (settings.by & EXEC_BY_PATH) {
 			record.start = seal_record(record.buf, complete, mnt_ns);
 			record.size = PATH_HEADER + record.buf->length;
@@ -446,11 +503,12 @@ static __always_inline void count_exec_key(struct exec_count_key *key, struct ta
 			kept = &record;
 		}
 	}
-	if (cached && kept && !file && count_in_named_slot(cached, key))
+	if (cached && kept && !file && !short_name && count_in_named_slot(cached, key))
 		return;
 	if (cached && kept) {
 		fill_fields(key, task, task_btf);
-		count_in_new_slot(cached, key, kept, complete, loops);
+		count_in_new_slot(cached, key, kept,
+				  !complete ? EXEC_FILE_TRUNCATED : short_name ? EXEC_FILE_SHORT_NAME : 0, loops);
 	} else {
 		fill_and_count(key, kept, task, task_btf, loops);
 	}

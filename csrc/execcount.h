@@ -66,27 +66,37 @@ struct exec_path_header {
  * the key is the path alone, its first execution is counted in exec_count, the
  * next ones in its slot until another takes the slot, when they are added to
  * exec_count; a file's slot also gives its path's id where the key holds more
- * (--by), which saves the walk. A file's slot is its name hash's, a name's its
- * path id's. */
+ * (--by), which saves the walk. A file's slot is its name hash's; a name short
+ * enough is kept in its slot itself, found by a cheap hash of it and compared
+ * whole (no keyed hash to compute), a longer one is found by its path id. */
 #define EXEC_SLOTS_COUNT(s) ((s)->by == EXEC_BY_PATH && !(s)->debug)
 #define EXEC_SLOTS_USED(s) (EXEC_SLOTS_COUNT(s) || ((s)->key == EXEC_KEY_RESOLVED && ((s)->by & EXEC_BY_PATH) && !(s)->debug))
 #define EXEC_FILE_SLOTS 512
 #define EXEC_PIN_FILES "exec_files"
 #define EXEC_PIN_FLUSHES "exec_file_flushes"
 
+#define EXEC_SLOT_NAME_WORDS 7 /* of a short name (EXEC_FILE_SHORT_NAME) */
+
 struct exec_file_slot {
-	unsigned long long dentry;     /* the file's f_path (0 for a name's slot) */
-	unsigned long long mnt;
-	/* What else tells this file from one that took its dentry's or mount's
-	 * memory: its inode, its name's hash and length (the hash salted with the
-	 * parent dentry), and where its mount is mounted. */
-	unsigned long long inode;
-	unsigned long long name;
-	unsigned long long mnt_parent;
-	unsigned long long mountpoint;
-	unsigned long long epoch;      /* rename_epoch when the path was found */
+	union {
+		struct {
+			unsigned long long dentry;     /* the file's f_path */
+			unsigned long long mnt;
+			/* What else tells this file from one that took its dentry's or
+			 * mount's memory: its inode, its name's hash and length (the
+			 * hash salted with the parent dentry), and where its mount is
+			 * mounted. */
+			unsigned long long inode;
+			unsigned long long name;
+			unsigned long long mnt_parent;
+			unsigned long long mountpoint;
+			unsigned long long epoch;      /* rename_epoch when the path was found */
+		};
+		/* A short name's bytes, and zeros after its end. */
+		unsigned long long name_words[EXEC_SLOT_NAME_WORDS];
+	};
 	unsigned int flags;            /* enum exec_file_flags */
-	unsigned int reserved;
+	unsigned int name_length;      /* of a short name */
 	struct exec_path_id path;
 	unsigned long long count;      /* executions counted here, not yet in exec_count */
 };
@@ -95,6 +105,7 @@ enum exec_file_flags {
 	EXEC_FILE_TRUNCATED = 1,       /* its path was cut: each execution counts as truncated */
 	EXEC_FILE_LEFT_OUT = 2,        /* --path-prefix leaves it out */
 	EXEC_FILE_UNLINKED = 4,        /* its dentry was unhashed (the path ends " (deleted)") */
+	EXEC_FILE_SHORT_NAME = 8,      /* a name (--key invoked) kept in name_words */
 };
 
 /* --key: which path the key holds. */

@@ -59,6 +59,15 @@ def workdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def short_workdir() -> Iterator[Path]:
+    """A directory of a name short enough that its files' names are kept whole
+    in a slot (EXEC_SLOT_NAME_WORDS), and as unique as workdir's."""
+    path = Path(tempfile.mkdtemp(prefix="px-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path)
+
+
+@pytest.fixture
 def true_binary(workdir: Path) -> Path:
     """A private copy of /bin/true: every exec of it is one of ours."""
     return copy_true(workdir / "true")

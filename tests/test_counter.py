@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pyexec import CUT, DEFAULT_MAX_ENTRIES, ArgumentError, ExecCounter, ExecLosses, PyexecError, UnsupportedKernelError
+from pyexec import _contract as C
 from pyexec.model import NO_LOSSES
 from pyexec.settings import ROOT_RESERVE_SHARE
 from pyexec._shim import ffi, lib
@@ -156,6 +157,23 @@ def test_names_of_every_length_are_read_whole(workdir: Path, key: str, avoid: tu
 
 
 @pytest.mark.kernels
+@pytest.mark.parametrize("avoid", [(), ("name_loads",)])
+def test_names_kept_whole_in_their_slots_are_told_apart_at_every_length(short_workdir: Path,
+                                                                        avoid: tuple[str, ...]) -> None:
+    # --key invoked keeps a name of up to EXEC_SLOT_NAME_WORDS words in its
+    # slot and compares it there: every length modulo 8, up to and past that.
+    limit = C.EXEC_SLOT_NAME_WORDS * 8
+    prefix = len(str(short_workdir)) + 1
+    binaries = [copy_true(short_workdir / ("t" * (length - prefix))) for length in range(limit - 15, limit + 2)]
+    with ExecCounter(key="invoked", avoid=avoid, path_prefix=f"{short_workdir}/") as counter:
+        for binary in binaries:
+            posix_spawn_many(binary, 3)
+        counts, stats = counter.counts(), counter.losses()
+    assert counts == {str(binary): 3 for binary in binaries}
+    assert stats == NO_LOSSES
+
+
+@pytest.mark.kernels
 @pytest.mark.parametrize("key, avoid", READERS)
 @pytest.mark.parametrize("length", [255, 4000, os.pathconf("/", "PC_PATH_MAX") - 1])
 def test_a_path_up_to_path_max_is_counted_whole(workdir: Path, key: str, avoid: tuple[str, ...], length: int) -> None:
@@ -249,7 +267,7 @@ def test_bpftool_shows_the_paths_as_strings_and_the_counts_by_their_id(true_bina
     # file cache: which CPU ran each is the scheduler's choice, the sum is not.
     (first,) = [entry["value"] for entry in dumps["exec_count"] if entry["key"]["path"] == record["key"]]
     cached = [cpu["value"]["count"] for slot in dumps["exec_files"] for cpu in slot["values"]
-              if cpu["value"]["path"] == record["key"] and cpu["value"]["dentry"]]
+              if cpu["value"]["path"] == record["key"]]
     assert first >= 1 and first + sum(cached) == 2
     assert counts[str(true_binary)] == 2
 
