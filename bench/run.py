@@ -389,8 +389,8 @@ Notes:
   before in its slot of the file cache: a few loads, no walk, no hash. The storm runs
   one binary, so after the first execution on each CPU every one takes that way. With
   more fields, the slot gives the path's id and the key is looked up in `exec_count`;
-  `--key invoked` reads and hashes the name at each execution, and counts it in its
-  CPU's slot.
+  `--key invoked` reads the name at each execution and counts it in its CPU's slot,
+  where a name of up to 56 bytes (the storm's) is kept and compared, unhashed.
 - Start-up: a bare `python -c 'print()'` takes {startup['python'] * 1000:.0f} ms from launch to
   its output here ({startup['python'] / startup['bpftrace']:.2f}× bpftrace's start-up), and one that
   imports Typer first {startup['python+typer'] * 1000:.0f} ms ({startup['python+typer'] / startup['bpftrace']:.2f}×): the floor of a Typer CLI.

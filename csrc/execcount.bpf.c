@@ -377,7 +377,7 @@ static __always_inline void take_slot(const struct file_identity *id, const stru
 	if (!slot || !files_cached)
 		return;
 	flush_slot(slot);
-	if (flags & EXEC_FILE_SHORT_NAME) {
+	if (settings.key == EXEC_KEY_INVOKED && (flags & EXEC_FILE_SHORT_NAME)) {
 		length = buf->length;
 		for (int i = 0; i < EXEC_SLOT_NAME_WORDS; i++)
 			slot->name_words[i] = i * 8 < length ? short_name_word(buf, i, length) : 0;
@@ -492,8 +492,10 @@ static __always_inline void count_exec_key(struct exec_count_key *key, struct ta
 				take_slot(cached, key, EXEC_FILE_LEFT_OUT, record.buf);
 			return;
 		}
-		/* cached with no file: a name's slot (--key invoked, the path alone as the key). */
-		short_name = cached && !file && record.buf->length <= EXEC_SLOT_NAME_WORDS * 8;
+		/* A name's slot (--key invoked, the path alone as the key). The key by
+		 * the settings, not by file: the verifier would follow both ways of a
+		 * pointer's test, and the walk's program would pass its limit on 5.10. */
+		short_name = cached && settings.key == EXEC_KEY_INVOKED && record.buf->length <= EXEC_SLOT_NAME_WORDS * 8;
 		if (short_name && count_in_short_name_slot(cached, record.buf))
 			return;
 		if (settings.by & EXEC_BY_PATH) {
@@ -503,7 +505,7 @@ static __always_inline void count_exec_key(struct exec_count_key *key, struct ta
 			kept = &record;
 		}
 	}
-	if (cached && kept && !file && !short_name && count_in_named_slot(cached, key))
+	if (cached && kept && settings.key == EXEC_KEY_INVOKED && !short_name && count_in_named_slot(cached, key))
 		return;
 	if (cached && kept) {
 		fill_fields(key, task, task_btf);
