@@ -18,7 +18,7 @@ from pyexec.model import NO_LOSSES
 from .conftest import bpf, copy_true
 from .workload import posix_spawn_many
 
-pytestmark = [bpf, pytest.mark.kernels]
+pytestmark = bpf
 
 
 #: The resolved walk's ways: plain loads in iterators, bpf_loop, a bounded loop.
@@ -44,6 +44,7 @@ def counted(workdir: Path, avoid: tuple[str, ...], steps, by: tuple[str, ...] = 
     return counts
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("avoid", WALKS)
 def test_two_hard_links_of_one_file_are_each_their_own_name(workdir: Path, avoid: tuple[str, ...]) -> None:
     first = copy_true(workdir / "first")
@@ -53,6 +54,7 @@ def test_two_hard_links_of_one_file_are_each_their_own_name(workdir: Path, avoid
     assert counts == {str(first): 2, str(second): 3}
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("avoid", WALKS)
 def test_a_file_renamed_after_its_first_execution_counts_under_its_new_name(workdir: Path, avoid: tuple[str, ...]) -> None:
     old, new = copy_true(workdir / "old"), workdir / "new"
@@ -61,6 +63,7 @@ def test_a_file_renamed_after_its_first_execution_counts_under_its_new_name(work
     assert counts == {str(old): 2, str(new): 3}
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("avoid", WALKS)
 def test_a_file_whose_directory_is_renamed_counts_under_its_new_path(workdir: Path, avoid: tuple[str, ...]) -> None:
     (workdir / "before").mkdir()
@@ -71,6 +74,7 @@ def test_a_file_whose_directory_is_renamed_counts_under_its_new_path(workdir: Pa
     assert counts == {str(binary): 2, str(moved): 3}
 
 
+@pytest.mark.kernels
 def test_a_key_of_more_fields_takes_the_new_path_of_a_renamed_directory(workdir: Path) -> None:
     # There the slot gives the path's id and the key is counted in exec_count.
     (workdir / "before").mkdir()
@@ -81,6 +85,7 @@ def test_a_key_of_more_fields_takes_the_new_path_of_a_renamed_directory(workdir:
     assert counts == {str(binary): 2, str(moved): 3}
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("avoid", WALKS)
 def test_a_binary_deleted_and_made_again_is_one_row_for_its_path(workdir: Path, avoid: tuple[str, ...]) -> None:
     # ext4 hands a freed inode number out again at once: the new file may well
@@ -97,6 +102,7 @@ def test_a_binary_deleted_and_made_again_is_one_row_for_its_path(workdir: Path, 
     assert counts == {str(binary): 5}, inodes
 
 
+@pytest.mark.kernels
 @pytest.mark.parametrize("avoid", WALKS)
 def test_a_binary_replaced_as_a_package_upgrade_does_is_one_row(workdir: Path, avoid: tuple[str, ...]) -> None:
     # dpkg writes the new file beside the old one and renames it over the old.
@@ -111,6 +117,7 @@ def test_a_binary_replaced_as_a_package_upgrade_does_is_one_row(workdir: Path, a
     assert counts == {str(binary): 5}
 
 
+@pytest.mark.kernels
 def test_a_path_and_its_deleted_self_are_two_rows(workdir: Path) -> None:
     binary = copy_true(workdir / "tool")
     descriptor = os.open(binary, os.O_RDONLY)
@@ -128,7 +135,9 @@ def spawn_each(binaries: list[Path], rounds: int) -> None:
             posix_spawn_many(binary, 1)
 
 
-@pytest.mark.parametrize("key", ["resolved", "invoked"])
+# In each kernel of the matrix, the file cache alone (a minute there): the
+# names' slots are told apart there by the test of names of every length.
+@pytest.mark.parametrize("key", [pytest.param("resolved", marks=pytest.mark.kernels), "invoked"])
 def test_counts_read_while_files_take_each_others_slots_never_go_back(short_workdir: Path, key: str) -> None:
     # Files (or names, short enough to be kept in their slots) that take each
     # other's slots: a slot is a hash's, so of the 100 or more of these one of
