@@ -204,7 +204,7 @@ static __always_inline bool count_or_lose(const struct exec_count_key *key, cons
 /* Whether the slots (struct exec_file_slot) are files': --key resolved. */
 static __always_inline bool file_cache_used(void)
 {
-	return EXEC_SLOTS_USED(&settings) && settings.key == EXEC_KEY_RESOLVED;
+	return EXEC_FILE_SLOTS_USED(&settings);
 }
 
 /* What a file's slot did for its execution. */
@@ -488,7 +488,7 @@ static __always_inline void count_exec_key(struct exec_count_key *key, struct ta
 			return;
 		}
 		if (!keep_path(record.buf, complete, file, mnt_ns)) {
-			if (cached && file) /* a name is read at each execution: its slot would save nothing */
+			if (cached && file_cache_used()) /* a name is read at each execution: its slot would save nothing */
 				take_slot(cached, key, EXEC_FILE_LEFT_OUT, record.buf);
 			return;
 		}

@@ -55,7 +55,7 @@ struct watched {
  * rather than names'. */
 static bool renames_watched(const struct exec_settings *settings)
 {
-	return EXEC_SLOTS_USED(settings) && settings->key == EXEC_KEY_RESOLVED;
+	return EXEC_FILE_SLOTS_USED(settings);
 }
 
 /* Turns the file cache off (every execution walks) and detaches the watchers. */

@@ -71,6 +71,7 @@ struct exec_path_header {
  * whole (no keyed hash to compute), a longer one is found by its path id. */
 #define EXEC_SLOTS_COUNT(s) ((s)->by == EXEC_BY_PATH && !(s)->debug)
 #define EXEC_SLOTS_USED(s) (EXEC_SLOTS_COUNT(s) || ((s)->key == EXEC_KEY_RESOLVED && ((s)->by & EXEC_BY_PATH) && !(s)->debug))
+#define EXEC_FILE_SLOTS_USED(s) (EXEC_SLOTS_USED(s) && (s)->key == EXEC_KEY_RESOLVED) /* files': renames watched */
 #define EXEC_FILE_SLOTS 512
 #define EXEC_PIN_FILES "exec_files"
 #define EXEC_PIN_FLUSHES "exec_file_flushes"
