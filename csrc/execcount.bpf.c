@@ -42,8 +42,7 @@ PATHS_MAP(1);
 PATHS_MAP(2);
 PATHS_MAP(3);
 
-/* The file cache: each CPU's slots (struct exec_file_slot), and how many
- * times it began and ended moving a slot's count to exec_count. */
+/* The file cache: each CPU's slots (struct exec_file_slot). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, EXEC_FILE_SLOTS);
@@ -51,12 +50,21 @@ struct {
 	__type(value, struct exec_file_slot);
 } exec_files SEC(".maps");
 
+/* The key cache: each CPU's slots (struct exec_key_slot); the loader leaves
+ * it one slot where the key is the path alone. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EXEC_KEY_SLOTS);
+	__type(key, __u32);
+	__type(value, struct exec_key_slot);
+} exec_keys SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u64);
-} exec_file_flushes SEC(".maps");
+} exec_slot_flushes SEC(".maps");
 
 /* Bumped by each rename and mount syscall as it ends: a path found before may
  * have changed since (one found while it ran read the epoch before, so it too
@@ -345,24 +353,80 @@ static __noinline enum slot_found count_if_cached(struct file *file, __u64 epoch
 	return count_in_slot(id);
 }
 
-/* Moves what a slot counted to exec_count, where a reader sees it with the
- * rest; between the two, this CPU's exec_file_flushes is odd. */
-static __always_inline void flush_slot(struct exec_file_slot *slot)
+/* Moves what a slot (of either cache) counted of key to exec_count, where a
+ * reader sees it with the rest; between the two, this CPU's exec_slot_flushes
+ * is odd. */
+static __always_inline void flush_count(const struct exec_count_key *key, __u64 *count)
 {
-	struct exec_count_key key = {.path = slot->path};
 	__u32 zero = 0;
 	__u64 *flushes;
 
-	if (!slot->count)
+	if (!*count)
 		return;
-	flushes = bpf_map_lookup_elem(&exec_file_flushes, &zero);
+	flushes = bpf_map_lookup_elem(&exec_slot_flushes, &zero);
 	if (flushes)
 		__sync_fetch_and_add(flushes, 1);
 	/* The key is there: the slot's first execution put it there. */
-	count_or_lose(&key, NULL, slot->count, false);
-	slot->count = 0;
+	count_or_lose(key, NULL, *count, false);
+	*count = 0;
 	if (flushes)
 		__sync_fetch_and_add(flushes, 1);
+}
+
+static __always_inline void flush_slot(struct exec_file_slot *slot)
+{
+	struct exec_count_key key = {.path = slot->path};
+
+	flush_count(&key, &slot->count);
+}
+
+#define KEY_WORDS (sizeof(struct exec_count_key) / sizeof(__u64))
+
+/* The key's slot in the key cache: a cheap hash, for the comparison after it
+ * is exact, and the path id in it is keyed with the secret. */
+static __always_inline __u32 key_slot_of(const struct exec_count_key *key)
+{
+	const __u64 *words = (const __u64 *)key;
+	__u64 hash = 0;
+
+	for (int i = 0; i < KEY_WORDS; i++)
+		hash = (hash ^ words[i]) * 0x9E3779B97F4A7C15ULL;
+	return (__u32)(hash >> 32) & (EXEC_KEY_SLOTS - 1);
+}
+
+/* Counts an execution of a key of more than the path (--by) in this CPU's
+ * slot of it; else in exec_count (which keeps its path's record, and holds the
+ * key from then on, for the slot's count to go to), then takes the slot. */
+static __always_inline bool count_in_key_slot(const struct exec_count_key *key, const struct record *record,
+					      bool loops)
+{
+	const __u64 *words = (const __u64 *)key;
+	__u32 index = key_slot_of(key);
+	struct exec_key_slot *slot = bpf_map_lookup_elem(&exec_keys, &index);
+	bool same = !!slot;
+
+	for (int i = 0; i < KEY_WORDS && same; i++)
+		same = ((const __u64 *)&slot->key)[i] == words[i];
+	if (same) {
+		slot->count++; /* the slot is this CPU's, and the program runs to its end on it */
+		return true;
+	}
+	if (!count_or_lose(key, record, 1, loops))
+		return false;
+	if (slot) {
+		flush_count(&slot->key, &slot->count);
+		slot->key = *key;
+	}
+	return true;
+}
+
+/* Counts one execution of key, in the key cache if it is used and the key
+ * a success's (counted at sched_process_exec); true if counted. */
+static __always_inline bool count_once(const struct exec_count_key *key, const struct record *record, bool loops)
+{
+	if (EXEC_KEY_SLOTS_USED(&settings) && !key->outcome)
+		return count_in_key_slot(key, record, loops);
+	return count_or_lose(key, record, 1, loops);
 }
 
 /* Gives the file's slot to it (or the name's, EXEC_FILE_SHORT_NAME: the one
@@ -437,7 +501,7 @@ static __always_inline void fill_and_count(struct exec_count_key *key, const str
 					   struct task_struct *task, bool task_btf, bool loops)
 {
 	fill_fields(key, task, task_btf);
-	count_or_lose(key, record, 1, loops);
+	count_once(key, record, loops);
 	if (settings.debug && record && record->start <= PATH_END - PATH_HEADER)
 		bpf_printk("pyexec: counted %s (outcome %d)", &record->buf->bytes[record->start + PATH_HEADER],
 			   key->outcome);
@@ -445,14 +509,14 @@ static __always_inline void fill_and_count(struct exec_count_key *key, const str
 		bpf_printk("pyexec: counted (outcome %d)", key->outcome);
 }
 
-/* A file's (or name's) first execution since it took its slot: counted in
- * exec_count as any other (which keeps its path's record, and holds its key
- * from then on, so what the slot counts always has an entry to go to, and the
- * path id it gives a record), then the slot is taken. */
+/* A file's (or name's) first execution since it took its slot: counted as
+ * any other (in exec_count first, which keeps its path's record, and holds its
+ * key from then on, so what the slot counts always has an entry to go to, and
+ * the path id it gives a record), then the slot is taken. */
 static __always_inline void count_in_new_slot(const struct file_identity *file, const struct exec_count_key *key,
 					      const struct record *record, __u32 flags, bool loops)
 {
-	if (count_or_lose(key, record, 1, loops))
+	if (count_once(key, record, loops))
 		take_slot(file, key, flags, record->buf);
 }
 

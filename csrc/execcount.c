@@ -125,6 +125,8 @@ static int configure(struct execcount_bpf *skel, const struct exec_settings *set
 	bpf_program__set_autoload(skel->progs.exit_execveat_bounded, attempts && !allowed.loop);
 	if (!attempts)
 		bpf_map__set_max_entries(skel->maps.exec_calls, 1);
+	if (!EXEC_KEY_SLOTS_USED(settings))
+		bpf_map__set_max_entries(skel->maps.exec_keys, 1);
 	{
 		struct watched watched[] = WATCHED(skel);
 
@@ -203,7 +205,8 @@ int pyexec_counter_load(const struct exec_settings *settings, const unsigned int
 	for (int n = 0; n < EXEC_PATH_CLASSES; n++)
 		reader->paths_fds[n] = bpf_map__fd(paths_map(skel, n));
 	reader->files_fd = bpf_map__fd(skel->maps.exec_files);
-	reader->flushes_fd = bpf_map__fd(skel->maps.exec_file_flushes);
+	reader->keys_fd = bpf_map__fd(skel->maps.exec_keys);
+	reader->flushes_fd = bpf_map__fd(skel->maps.exec_slot_flushes);
 	reader->prog_count = pyexec_program_fds(skel->obj, reader->prog_fds, PYEXEC_MAX_PROGRAMS);
 	memcpy(&reader->settings, (const void *)&skel->rodata->settings, sizeof(reader->settings));
 	*out = counter;
@@ -261,10 +264,10 @@ int pyexec_counter_pin(struct pyexec_counter *counter, const char *dir)
 	}
 	struct bpf_map *const maps[] = {skel->maps.exec_count, skel->maps.exec_paths_0, skel->maps.exec_paths_1,
 					skel->maps.exec_paths_2, skel->maps.exec_paths_3, skel->maps.exec_files,
-					skel->maps.exec_file_flushes, skel->maps.exec_losses, skel->maps.uid_filter,
+					skel->maps.exec_keys, skel->maps.exec_slot_flushes, skel->maps.exec_losses, skel->maps.uid_filter,
 					skel->maps.rodata};
 	const char *const names[] = {EXEC_PIN_COUNT, EXEC_PIN_PATHS "0", EXEC_PIN_PATHS "1", EXEC_PIN_PATHS "2",
-				     EXEC_PIN_PATHS "3", EXEC_PIN_FILES, EXEC_PIN_FLUSHES, EXEC_PIN_LOSSES,
+				     EXEC_PIN_PATHS "3", EXEC_PIN_FILES, EXEC_PIN_KEYS, EXEC_PIN_FLUSHES, EXEC_PIN_LOSSES,
 				     EXEC_PIN_UIDS, EXEC_PIN_SETTINGS};
 
 	return pyexec_pin_object(skel->skeleton, dir, maps, names, sizeof(maps) / sizeof(maps[0]));

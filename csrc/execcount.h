@@ -74,7 +74,9 @@ struct exec_path_header {
 #define EXEC_FILE_SLOTS_USED(s) (EXEC_SLOTS_USED(s) && (s)->key == EXEC_KEY_RESOLVED) /* files': renames watched */
 #define EXEC_FILE_SLOTS 512
 #define EXEC_PIN_FILES "exec_files"
-#define EXEC_PIN_FLUSHES "exec_file_flushes"
+/* How many times each CPU began and ended moving a slot's count (of either
+ * kind) to exec_count: odd while it moves one. */
+#define EXEC_PIN_FLUSHES "exec_slot_flushes"
 
 #define EXEC_SLOT_NAME_WORDS 7 /* of a short name (EXEC_FILE_SHORT_NAME) */
 
@@ -102,6 +104,22 @@ struct exec_file_slot {
 	unsigned long long count;      /* executions counted here, not yet in exec_count */
 };
 
+/* Where the key holds more than the path (--by), the keys executed last on
+ * each CPU (as the file cache, direct-mapped, by a cheap hash of the key): an
+ * execution of a key seen before is counted in its slot, neither a lookup in
+ * exec_count nor a count the CPUs share; the slot's count goes to exec_count
+ * when another key takes the slot. Used at sched_process_exec alone, where
+ * nothing else on the CPU runs until the program ends (failed calls count in
+ * exec_count). */
+#define EXEC_KEY_SLOTS_USED(s) ((s)->by != EXEC_BY_PATH && !(s)->debug)
+#define EXEC_KEY_SLOTS 512
+#define EXEC_PIN_KEYS "exec_keys"
+
+struct exec_key_slot {
+	struct exec_count_key key;
+	unsigned long long count;      /* executions counted here, not yet in exec_count */
+};
+
 enum exec_file_flags {
 	EXEC_FILE_TRUNCATED = 1,       /* its path was cut: each execution counts as truncated */
 	EXEC_FILE_LEFT_OUT = 2,        /* --path-prefix leaves it out */
@@ -123,7 +141,7 @@ enum exec_mode {
 
 /* Changes whenever struct exec_settings or struct exec_count_key does: a
  * pinned counter of another layout is refused, not misread. */
-#define EXEC_LAYOUT 5
+#define EXEC_LAYOUT 6
 
 /* How a counter counts: the options of pyexec run, each under its name there,
  * as the BPF program reads them (its .rodata, set once before load, where a

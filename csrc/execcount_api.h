@@ -40,9 +40,9 @@ int pyexec_count_reader_uids(const struct pyexec_count_reader *reader, unsigned 
 /* What the kernel keeps of the counter's attached programs' runs, summed. */
 int pyexec_count_reader_totals(const struct pyexec_count_reader *reader, struct pyexec_program_totals *out);
 /* The kernel memory of the counter's maps, in bytes, from their fdinfo: exec_count,
- * exec_paths_0 to _3, exec_files, exec_file_flushes, exec_losses and uid_filter, in
- * that order. */
-#define PYEXEC_COUNTER_MAPS 9 /* EXEC_PATH_CLASSES + 5 */
+ * exec_paths_0 to _3, exec_files, exec_keys, exec_slot_flushes, exec_losses and
+ * uid_filter, in that order. */
+#define PYEXEC_COUNTER_MAPS 10 /* EXEC_PATH_CLASSES + 6 */
 void pyexec_count_reader_memory(const struct pyexec_count_reader *reader, unsigned long long out[PYEXEC_COUNTER_MAPS]);
 /* The kernel's id of the counter's exec_count map: what tells one counter from
  * another, such as the one pinned at a directory now from the one opened there. */

@@ -10,7 +10,7 @@
 #include "execcount_reader.h"
 
 _Static_assert(sizeof(struct exec_losses) % sizeof(__u64) == 0, "struct exec_losses is u64 counts alone");
-_Static_assert(PYEXEC_COUNTER_MAPS == EXEC_PATH_CLASSES + 5, "the memory of each map");
+_Static_assert(PYEXEC_COUNTER_MAPS == EXEC_PATH_CLASSES + 6, "the memory of each map");
 _Static_assert(EXEC_PATH_RECORD_MAX == sizeof(struct exec_path_header) + EXEC_PATH_SIZE &&
 		       EXEC_PATHS_3_SIZE == EXEC_PATH_RECORD_MAX, "the last exec_paths map holds the longest record");
 
@@ -41,13 +41,16 @@ int pyexec_count_reader_open_pinned(const char *dir, struct pyexec_count_reader 
 
 	if (!reader)
 		return -ENOMEM;
-	reader->count_fd = reader->losses_fd = reader->uid_fd = reader->files_fd = reader->flushes_fd = -1;
+	reader->count_fd = reader->losses_fd = reader->uid_fd = reader->files_fd = reader->keys_fd =
+		reader->flushes_fd = -1;
 	for (int n = 0; n < EXEC_PATH_CLASSES; n++)
 		reader->paths_fds[n] = -1;
 	reader->owns_fds = true;
 	err = pyexec_open_pin(dir, EXEC_PIN_COUNT, &reader->count_fd);
 	if (!err)
 		err = pyexec_open_pin(dir, EXEC_PIN_FILES, &reader->files_fd);
+	if (!err)
+		err = pyexec_open_pin(dir, EXEC_PIN_KEYS, &reader->keys_fd);
 	if (!err)
 		err = pyexec_open_pin(dir, EXEC_PIN_FLUSHES, &reader->flushes_fd);
 	for (int n = 0; n < EXEC_PATH_CLASSES && !err; n++) {
@@ -88,8 +91,8 @@ int pyexec_count_reader_open_pinned(const char *dir, struct pyexec_count_reader 
 
 void pyexec_count_reader_free_buffers(struct pyexec_count_reader *reader)
 {
-	struct growing *buffers[] = {&reader->ids, &reader->plain, &reader->path_bytes, &reader->path_truncated,
-				     &reader->path_mnt_ns, &reader->slots, &reader->rows};
+	struct growing *buffers[] = {&reader->ids, &reader->path_bytes, &reader->path_truncated,
+				     &reader->path_mnt_ns, &reader->slots, &reader->counted};
 
 	for (size_t i = 0; i < sizeof(buffers) / sizeof(buffers[0]); i++) {
 		free(buffers[i]->items);
@@ -97,9 +100,11 @@ void pyexec_count_reader_free_buffers(struct pyexec_count_reader *reader)
 	}
 	free(reader->record_chunk);
 	free(reader->files);
+	free(reader->keys);
 	free(reader->flushes);
 	reader->record_chunk = NULL;
 	reader->files = NULL;
+	reader->keys = NULL;
 	reader->flushes = NULL;
 }
 
@@ -107,7 +112,8 @@ void pyexec_count_reader_close(struct pyexec_count_reader *reader)
 {
 	if (!reader || !reader->owns_fds)
 		return;
-	int fds[] = {reader->count_fd, reader->losses_fd, reader->uid_fd, reader->files_fd, reader->flushes_fd,
+	int fds[] = {reader->count_fd, reader->losses_fd, reader->uid_fd, reader->files_fd, reader->keys_fd,
+		     reader->flushes_fd,
 		     reader->paths_fds[0], reader->paths_fds[1], reader->paths_fds[2], reader->paths_fds[3]};
 
 	_Static_assert(EXEC_PATH_CLASSES == 4, "each exec_paths map is closed");
@@ -126,9 +132,10 @@ void pyexec_count_reader_memory(const struct pyexec_count_reader *reader, unsign
 	for (int n = 0; n < EXEC_PATH_CLASSES; n++)
 		out[1 + n] = pyexec_map_memlock(reader->paths_fds[n]);
 	out[EXEC_PATH_CLASSES + 1] = pyexec_map_memlock(reader->files_fd);
-	out[EXEC_PATH_CLASSES + 2] = pyexec_map_memlock(reader->flushes_fd);
-	out[EXEC_PATH_CLASSES + 3] = pyexec_map_memlock(reader->losses_fd);
-	out[EXEC_PATH_CLASSES + 4] = pyexec_map_memlock(reader->uid_fd);
+	out[EXEC_PATH_CLASSES + 2] = pyexec_map_memlock(reader->keys_fd);
+	out[EXEC_PATH_CLASSES + 3] = pyexec_map_memlock(reader->flushes_fd);
+	out[EXEC_PATH_CLASSES + 4] = pyexec_map_memlock(reader->losses_fd);
+	out[EXEC_PATH_CLASSES + 5] = pyexec_map_memlock(reader->uid_fd);
 }
 
 int pyexec_count_reader_map_id(const struct pyexec_count_reader *reader, unsigned int *id)
@@ -226,29 +233,57 @@ static int grow(struct growing *g, size_t size, size_t count)
 	return 0;
 }
 
+/* What the slots counted, by key, summed over the CPUs: open addressing, a
+ * power of two of entries, twice as many as the slots of both caches. */
+struct slot_count {
+	struct exec_count_key key;
+	unsigned long long count; /* 0: a free entry */
+};
+
+static struct slot_count *slot_count_of(struct growing *table, const struct exec_count_key *key)
+{
+	const unsigned long long *words = (const unsigned long long *)key;
+	struct slot_count *entries = table->items;
+	size_t mask = table->room - 1, at = 0;
+
+	for (size_t i = 0; i < sizeof(*key) / sizeof(*words); i++)
+		at = (at ^ words[i]) * 0x9E3779B97F4A7C15ULL;
+	for (at >>= 32;; at++)
+		if (!entries[at & mask].count || !memcmp(&entries[at & mask].key, key, sizeof(*key)))
+			return &entries[at & mask];
+}
+
+static void add_slot_count(struct growing *table, const struct exec_count_key *key, unsigned long long count)
+{
+	struct slot_count *entry;
+
+	if (!count)
+		return;
+	entry = slot_count_of(table, key);
+	if (!entry->count) {
+		entry->key = *key;
+		table->count++;
+	}
+	entry->count += count;
+}
+
 /* Appends a chunk to the columns, and its keys' path ids to the reader's. */
 static int append_chunk(struct pyexec_count_reader *reader, struct pyexec_count_columns *out, unsigned int n)
 {
 	const struct exec_count_key *keys = reader->chunk_keys;
 	struct exec_path_id *ids;
-	unsigned char *plain;
 	int err = grow(&reader->ids, sizeof(*ids), n);
 
-	if (!err)
-		err = grow(&reader->plain, 1, n);
 	if (err)
 		return err;
 	ids = (struct exec_path_id *)reader->ids.items + reader->ids.count;
-	plain = (unsigned char *)reader->plain.items + reader->plain.count;
-	for (unsigned int i = 0; i < n; i++) {
-		struct exec_count_key bare = {.path = keys[i].path};
-
+	for (unsigned int i = 0; i < n; i++)
 		ids[i] = keys[i].path;
-		plain[i] = !memcmp(&bare, &keys[i], sizeof(bare));
-	}
 	reader->ids.count += n;
-	reader->plain.count += n;
 	memcpy(out->counts + out->found, reader->chunk_counts, n * sizeof(*out->counts));
+	/* Each key is in exec_count once: a slot's count goes to its one row. */
+	for (unsigned int i = 0; i < n && reader->counted.count; i++)
+		out->counts[out->found + i] += slot_count_of(&reader->counted, &keys[i])->count;
 	for (unsigned int c = 0; c < out->column_count; c++) {
 		const struct pyexec_column *column = &out->columns[c];
 		char *to = (char *)column->out + (size_t)out->found * column->size;
@@ -368,7 +403,7 @@ static int read_counts(struct pyexec_count_reader *reader, struct pyexec_count_c
 	int err;
 
 	out->found = 0;
-	reader->ids.count = reader->plain.count = 0;
+	reader->ids.count = 0;
 	while (!cursor.finished && out->found < out->capacity) {
 		room = out->capacity - out->found;
 		if (room > READ_CHUNK)
@@ -391,11 +426,11 @@ static int read_flushes(struct pyexec_count_reader *reader, unsigned long long *
 	return bpf_map_lookup_elem(reader->flushes_fd, &zero, out);
 }
 
-/* Reads every CPU's slots of the file cache. */
-static int read_files(struct pyexec_count_reader *reader, int cpus)
+/* Reads every CPU's slots of a cache: count slots of size bytes each. */
+static int read_slots(int fd, unsigned int count, size_t size, void *out, int cpus)
 {
-	for (unsigned int i = 0; i < EXEC_FILE_SLOTS; i++) {
-		int err = bpf_map_lookup_elem(reader->files_fd, &i, reader->files + (size_t)i * cpus);
+	for (unsigned int i = 0; i < count; i++) {
+		int err = bpf_map_lookup_elem(fd, &i, (char *)out + (size_t)i * cpus * size);
 
 		if (err)
 			return err;
@@ -403,42 +438,38 @@ static int read_files(struct pyexec_count_reader *reader, int cpus)
 	return 0;
 }
 
-/* Adds what the slots counted to the entries of their paths' keys: a slot's
- * key is its path's id alone (not the key of a failed call's outcome), in
- * exec_count from the slot's first execution (a slot taken since the counts
- * were read counts in the next read). */
-static int add_files(struct pyexec_count_reader *reader, struct pyexec_count_columns *out, int cpus)
+/* Reads the slots of the caches that count (the file cache where the key is
+ * the path alone, the key cache where it holds more) into reader->counted. */
+static int read_slot_counts(struct pyexec_count_reader *reader, int cpus)
 {
-	const struct exec_path_id *ids = reader->ids.items;
-	const unsigned char *plain = reader->plain.items;
-	struct path_slot *row;
-	bool counted = false;
-	int err;
+	struct growing *table = &reader->counted;
+	size_t room = 2 * (size_t)(EXEC_FILE_SLOTS + EXEC_KEY_SLOTS) * cpus;
+	int err = 0;
 
-	for (size_t i = 0; i < (size_t)EXEC_FILE_SLOTS * cpus && !counted; i++)
-		counted = reader->files[i].count;
-	if (!counted) /* as where the key is more than the path: the slots are not used */
-		return 0;
-	reader->rows.count = 0;
-	if (reader->rows.items)
-		memset(reader->rows.items, 0, reader->rows.room * sizeof(struct path_slot));
-	for (unsigned int i = 0; i < out->found; i++) {
-		if (!plain[i])
-			continue;
-		if ((reader->rows.count + 1) * 2 > reader->rows.room && (err = grow_slots(&reader->rows)))
-			return err;
-		row = slot_of(&reader->rows, &ids[i]);
-		row->id = ids[i];
-		row->index = i + 1;
-		reader->rows.count++;
+	if (!table->items) {
+		while (room & (room - 1))
+			room &= room - 1;
+		table->room = 2 * room;
+		if (!(table->items = calloc(table->room, sizeof(struct slot_count))))
+			return -ENOMEM;
+	} else {
+		memset(table->items, 0, table->room * sizeof(struct slot_count));
 	}
-	for (size_t i = 0; i < (size_t)EXEC_FILE_SLOTS * cpus; i++) {
-		const struct exec_file_slot *file = &reader->files[i];
+	table->count = 0;
+	if (EXEC_SLOTS_COUNT(&reader->settings)) {
+		err = read_slots(reader->files_fd, EXEC_FILE_SLOTS, sizeof(*reader->files), reader->files, cpus);
+		for (size_t i = 0; !err && i < (size_t)EXEC_FILE_SLOTS * cpus; i++) {
+			struct exec_count_key key = {.path = reader->files[i].path};
 
-		if (file->count && (row = slot_of(&reader->rows, &file->path))->index)
-			out->counts[row->index - 1] += file->count;
+			add_slot_count(table, &key, reader->files[i].count);
+		}
 	}
-	return 0;
+	if (!err && EXEC_KEY_SLOTS_USED(&reader->settings)) {
+		err = read_slots(reader->keys_fd, EXEC_KEY_SLOTS, sizeof(*reader->keys), reader->keys, cpus);
+		for (size_t i = 0; !err && i < (size_t)EXEC_KEY_SLOTS * cpus; i++)
+			add_slot_count(table, &reader->keys[i].key, reader->keys[i].count);
+	}
+	return err;
 }
 
 /* How many times a read is tried again when a slot's count moved meanwhile. */
@@ -458,6 +489,8 @@ int pyexec_count_reader_read(struct pyexec_count_reader *reader, struct pyexec_c
 		return cpus;
 	if (!reader->files && !(reader->files = calloc((size_t)EXEC_FILE_SLOTS * cpus, sizeof(*reader->files))))
 		return -ENOMEM;
+	if (!reader->keys && !(reader->keys = calloc((size_t)EXEC_KEY_SLOTS * cpus, sizeof(*reader->keys))))
+		return -ENOMEM;
 	if (!reader->flushes && !(reader->flushes = calloc(2 * (size_t)cpus, sizeof(*reader->flushes))))
 		return -ENOMEM;
 	/* exec_count and the slots, between two reads of the moves from one to the
@@ -466,10 +499,11 @@ int pyexec_count_reader_read(struct pyexec_count_reader *reader, struct pyexec_c
 	for (int try = 0; try < READ_TRIES && !steady; try++) {
 		steady = true;
 		err = read_flushes(reader, reader->flushes);
+		/* The slots first: the key a slot counts is in exec_count from the moment it took the slot. */
+		if (!err)
+			err = read_slot_counts(reader, cpus);
 		if (!err)
 			err = read_counts(reader, out);
-		if (!err)
-			err = read_files(reader, cpus);
 		if (!err)
 			err = read_flushes(reader, reader->flushes + cpus);
 		if (err)
@@ -477,9 +511,6 @@ int pyexec_count_reader_read(struct pyexec_count_reader *reader, struct pyexec_c
 		for (int cpu = 0; cpu < cpus; cpu++)
 			steady = steady && reader->flushes[cpu] == reader->flushes[cpus + cpu] && !(reader->flushes[cpu] & 1);
 	}
-	err = add_files(reader, out, cpus);
-	if (err)
-		return err;
 	/* The kernel keeps a path before it counts its first key: read after the counts. */
 	err = read_paths(reader);
 	if (err)

@@ -26,7 +26,8 @@ struct growing {
 struct pyexec_count_reader {
 	int count_fd, losses_fd, uid_fd;
 	int paths_fds[EXEC_PATH_CLASSES];
-	int files_fd, flushes_fd;       /* the file cache: its slots, and how often each CPU moved one */
+	int files_fd, keys_fd;          /* the file and key caches' slots */
+	int flushes_fd;                 /* how often each CPU moved a slot's count */
 	int prog_fds[PYEXEC_MAX_PROGRAMS]; /* the attached programs, for their run time */
 	unsigned int prog_count;
 	bool owns_fds; /* opened from pins: closed with the reader */
@@ -36,14 +37,14 @@ struct pyexec_count_reader {
 	unsigned long long chunk_counts[READ_CHUNK];
 	/* The last read: each entry's path id, and the table of their paths. */
 	struct growing ids;             /* struct exec_path_id */
-	struct growing plain;           /* unsigned char: whether the key is its path alone, as a slot's */
 	struct growing path_bytes;      /* char */
 	struct growing path_truncated;  /* unsigned char */
 	struct growing path_mnt_ns;     /* unsigned int */
 	struct growing slots;           /* struct path_slot: path ids to their index, open addressing */
-	struct growing rows;            /* struct path_slot: path ids to their row of the columns */
+	struct growing counted;         /* struct slot_count: what the caches' slots counted, by key */
 	struct exec_file_slot *files;   /* a read of exec_files: EXEC_FILE_SLOTS for each CPU */
-	unsigned long long *flushes;    /* a read of exec_file_flushes, one for each CPU */
+	struct exec_key_slot *keys;     /* a read of exec_keys: EXEC_KEY_SLOTS for each CPU */
+	unsigned long long *flushes;    /* a read of exec_slot_flushes, one for each CPU */
 	unsigned char *record_chunk;    /* RECORD_CHUNK_BYTES of records and their keys */
 };
 

@@ -30,7 +30,7 @@ ENTRY_BYTES = (ffi.sizeof(KEY) + 8 + _KERNEL_ELEMENT
 _KEY_MEMBERS = dict(ffi.typeof(KEY).fields)
 #: The maps of a counter, as memory() names them.
 MAPS = (C.EXEC_PIN_COUNT, *(f"{C.EXEC_PIN_PATHS}{n}" for n in range(lib.EXEC_PATH_CLASSES)), C.EXEC_PIN_FILES,
-        C.EXEC_PIN_FLUSHES, C.EXEC_PIN_LOSSES, C.EXEC_PIN_UIDS)
+        C.EXEC_PIN_KEYS, C.EXEC_PIN_FLUSHES, C.EXEC_PIN_LOSSES, C.EXEC_PIN_UIDS)
 
 
 class ExecCounter(BpfProgram):

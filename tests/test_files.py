@@ -137,14 +137,19 @@ def spawn_each(binaries: list[Path], rounds: int) -> None:
 
 # In each kernel of the matrix, the file cache alone (a minute there): the
 # names' slots are told apart there by the test of names of every length.
-@pytest.mark.parametrize("key", [pytest.param("resolved", marks=pytest.mark.kernels), "invoked"])
-def test_counts_read_while_files_take_each_others_slots_never_go_back(short_workdir: Path, key: str) -> None:
-    # Files (or names, short enough to be kept in their slots) that take each
-    # other's slots: a slot is a hash's, so of the 100 or more of these one of
-    # two CPUs runs, some share one (all differ only about once in 10**4: the
-    # birthday bound over 512). Each slot's count moves to exec_count while the
-    # reads go on: no read may see a count twice or miss one; each count only
-    # grows, and ends exact.
+@pytest.mark.parametrize("settings", [
+    pytest.param({"key": "resolved"}, id="resolved", marks=pytest.mark.kernels),
+    pytest.param({"key": "invoked"}, id="invoked"),
+    pytest.param({"key": "resolved", "by": ("path", "uid")}, id="key-cache"),
+])
+def test_counts_read_while_files_take_each_others_slots_never_go_back(short_workdir: Path, settings: dict) -> None:
+    # Files (or names, short enough to be kept in their slots; or keys of more
+    # fields than the path, in the key cache) that take each other's slots: a
+    # slot is a hash's, so of the 100 or more of these one of two CPUs runs,
+    # some share one (all differ only about once in 10**4: the birthday bound
+    # over 512). Each slot's count moves to exec_count while the reads go on:
+    # no read may see a count twice or miss one; each count only grows, and
+    # ends exact.
     workdir = short_workdir
     assert len(str(workdir / "t199")) <= C.EXEC_SLOT_NAME_WORDS * 8
     original = copy_true(workdir / "t0")
@@ -154,7 +159,7 @@ def test_counts_read_while_files_take_each_others_slots_never_go_back(short_work
         os.link(original, binaries[-1])
     rounds = 2
     seen: dict[str, int] = {}
-    with ExecCounter(key=key, path_prefix=f"{workdir}/") as counter:
+    with ExecCounter(**settings, path_prefix=f"{workdir}/") as counter:
         storm = multiprocessing.get_context("fork").Process(target=spawn_each, args=(binaries, rounds))
         storm.start()
         while storm.is_alive():
