@@ -70,9 +70,11 @@ struct {
  * have changed since (one found while it ran read the epoch before, so it too
  * is looked at again). */
 static __u64 rename_epoch;
-/* Cleared by the loader where those syscalls cannot be watched (no tracefs), or
- * their links cannot be pinned (Linux 5.15): then every execution walks. */
-volatile bool files_cached = true;
+/* Set by the loader where the slots are used, and cleared where those
+ * syscalls cannot be watched (no tracefs), or their links cannot be pinned
+ * (Linux 5.15): then every execution walks. In .bss beside the epoch, which
+ * every execution reads too: one cache line for both. */
+volatile bool files_cached;
 
 /* attempts: the file name of each exec call under way, by thread, until its
  * exit says whether it failed. LRU, so calls that never return (a thread
@@ -482,17 +484,46 @@ static __always_inline bool keep_path(const struct path_buffer *buf, bool comple
 	return true;
 }
 
-/* Fills in the fields other than the path and outcome. */
+/* A word of a command name with its bytes from the first NUL on cleared
+ * (which *ended says was there, or before it). */
+static __always_inline __u64 comm_word(__u64 word, bool *ended)
+{
+	__u64 nuls = (word - 0x0101010101010101ULL) & ~word & 0x8080808080808080ULL;
+
+	if (*ended)
+		return 0;
+	*ended = nuls;
+	return nuls ? word & (((nuls & -nuls) >> 7) - 1) : word;
+}
+
+/* Copies a task's command name by two plain loads: its bytes after the NUL
+ * are cleared, as the helpers' copies leave them (the kernel does not always). */
+static __always_inline void load_comm(char *to, const char *comm)
+{
+	bool ended = false;
+
+	*(__u64 *)to = comm_word(*(const __u64 *)comm, &ended);
+	*(__u64 *)(to + 8) = comm_word(*(const __u64 *)(comm + 8), &ended);
+}
+
+/* Fills in the fields other than the path and outcome: by plain loads where
+ * the task is BTF-typed, else by the helpers. */
 static __always_inline void fill_fields(struct exec_count_key *key, struct task_struct *task, bool task_btf)
 {
 	if (settings.by & EXEC_BY_UID)
-		key->uid = (__u32)bpf_get_current_uid_gid();
-	if (settings.by & EXEC_BY_COMM)
+		key->uid = task_btf ? task->cred->uid.val : (__u32)bpf_get_current_uid_gid();
+	if ((settings.by & EXEC_BY_COMM) && task_btf)
+		load_comm(key->comm, task->comm);
+	else if (settings.by & EXEC_BY_COMM)
 		bpf_get_current_comm(key->comm, sizeof(key->comm));
-	if (settings.by & EXEC_BY_PARENT)
+	if ((settings.by & EXEC_BY_PARENT) && task_btf)
+		load_comm(key->parent, task->real_parent->comm);
+	else if (settings.by & EXEC_BY_PARENT)
 		bpf_probe_read_kernel_str(key->parent, sizeof(key->parent),
 					  TASK_FIELD(task, task_btf, real_parent)->comm);
-	if (settings.by & EXEC_BY_CGROUP)
+	if ((settings.by & EXEC_BY_CGROUP) && task_btf)
+		key->cgroup = task->cgroups->dfl_cgrp->kn->id;
+	else if (settings.by & EXEC_BY_CGROUP)
 		key->cgroup = bpf_get_current_cgroup_id();
 }
 
