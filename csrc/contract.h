@@ -18,15 +18,16 @@
 #define EXEC_PIN_LOSSES "exec_losses"
 
 /* The filters of pyexec run, applied in the kernel before anything is stored:
- * each under its option's name; off when 0 or "". */
+ * each under its option's name; off when 0 or "". The prefix's bytes last:
+ * what every execution reads shares its first cache lines. */
 struct exec_filters {
 	unsigned int uid_count;         /* --uid: only the real uids in the uid_filter map */
 	unsigned int cgroup_level;      /* --cgroup: the depth of... */
 	unsigned long long cgroup;      /* ...this cgroup v2 id: only it and those below it */
 	char comm[EXEC_COMM_SIZE];      /* --comm: only this command name (after exec) */
-	char path_prefix[EXEC_PATH_SIZE]; /* --path-prefix: only paths that start so */
 	unsigned int path_prefix_len;
 	unsigned int exclude_tgid;      /* --exclude-self: this process (tgid) left out, with its children */
+	char path_prefix[EXEC_PATH_SIZE]; /* --path-prefix: only paths that start so */
 };
 
 /* Kernel features pyexec uses where the running kernel has them, each with a

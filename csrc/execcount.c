@@ -63,7 +63,7 @@ static void unwatch_renames(struct execcount_bpf *skel)
 {
 	struct watched watched[] = WATCHED(skel);
 
-	skel->data->files_cached = false;
+	skel->bss->files_cached = false;
 	for (size_t i = 0; i < sizeof(watched) / sizeof(watched[0]); i++) {
 		bpf_link__destroy(*watched[i].link);
 		*watched[i].link = NULL;
@@ -75,7 +75,7 @@ static void unwatch_renames(struct execcount_bpf *skel)
 static void watch_renames(struct execcount_bpf *skel)
 {
 	struct watched watched[] = WATCHED(skel);
-	bool ok = skel->data->files_cached;
+	bool ok = skel->bss->files_cached;
 	int err;
 
 	if (!renames_watched((const struct exec_settings *)&skel->rodata->settings))
@@ -135,7 +135,7 @@ static int configure(struct execcount_bpf *skel, const struct exec_settings *set
 			bpf_program__set_autoattach(watched[i].prog, false); /* watch_renames does */
 		}
 	}
-	skel->data->files_cached = EXEC_SLOTS_USED(settings);
+	skel->bss->files_cached = EXEC_SLOTS_USED(settings);
 	return 0;
 }
 

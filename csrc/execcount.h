@@ -141,7 +141,7 @@ enum exec_mode {
 
 /* Changes whenever struct exec_settings or struct exec_count_key does: a
  * pinned counter of another layout is refused, not misread. */
-#define EXEC_LAYOUT 6
+#define EXEC_LAYOUT 7
 
 /* How a counter counts: the options of pyexec run, each under its name there,
  * as the BPF program reads them (its .rodata, set once before load, where a
@@ -151,7 +151,6 @@ struct exec_settings {
 	unsigned int key;               /* --key: enum exec_path_key */
 	unsigned int mode;              /* --mode: enum exec_mode */
 	unsigned int by;                /* --by: enum exec_by, the fields of the key filled in */
-	struct exec_filters filters;
 	bool debug;                     /* --debug: bpf_printk each key counted */
 	struct exec_features allowed;   /* --avoid: the features the program may use where present */
 	unsigned long long started_at;  /* wall clock at load, in ns since the epoch */
@@ -159,4 +158,5 @@ struct exec_settings {
 	unsigned int root_reserve;      /* of it, the keys only root's (uid 0) executions may take:
 	                                 * no other user can fill the map for root */
 	unsigned long long secret[2];   /* the key of struct exec_path_id's hash: from getrandom */
+	struct exec_filters filters;    /* last: its prefix's bytes are read only where it is set */
 };
