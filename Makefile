@@ -38,7 +38,7 @@ LIBBPF_DEP := $(LIBBPF_A)
 BPF_INCLUDES := -I$(BUILD) -Icsrc -I$(LIBBPF_PREFIX)/include
 endif
 
-.PHONY: deps check-deps build artifacts run test lint test-wheel test-kernels bench wheel daemonset sdist clean
+.PHONY: deps check-deps build artifacts run test lint test-wheel test-kernels load-times bench wheel daemonset sdist clean
 
 ## deps: install the missing Debian packages (quiet when none is missing)
 deps:
@@ -153,6 +153,11 @@ test-wheel: wheel $(BUILD)/tests/sleeper
 ## test-kernels: the kernel matrix's tests, against the installed wheel, in each of Debian's kernels in qemu (KERNELS="5.10 6.1" for some)
 test-kernels: wheel $(BUILD)/tests/sleeper
 	@tests/kernels/run.sh $(KERNELS)
+
+## load-times: the counter's load time in each kernel of the matrix, against BASELINE's; writes docs/load-times.md
+BASELINE ?= 43745b5
+load-times: build
+	@bench/load-times.sh $(BASELINE) $(KERNELS)
 
 ## bench: pyexec next to bpftrace; writes docs/benchmarks.md
 bench: build
