@@ -402,6 +402,8 @@ Notes:
   measured alone: the first program at a tracepoint pays for bringing the kernel's
   code and data into the caches after each exec, so one that runs after another there
   would look a few hundred ns cheaper than it is on its own.
+- The load time in each kernel of the matrix, against the program before the small
+  key: [load-times.md](load-times.md) (`make load-times`, which boots each kernel).
 """
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
