@@ -500,6 +500,21 @@ static __always_inline bool starts_with(const char *s, const volatile char *pref
  * by bpf_probe_read_kernel, as for a task from bpf_get_current_task (5.10). */
 #define TASK_FIELD(task, task_btf, field) ((task_btf) ? (task)->field : BPF_CORE_READ(task, field))
 
+/* The NUL bytes of a word loaded from a string, each marked by its top bit
+ * (0x80): the lowest mark is the first NUL's (the first byte is the lowest, on
+ * a little-endian machine); marks above it may be false, which does not matter. */
+static __always_inline __u64 nul_marks(__u64 word)
+{
+	return (word - 0x0101010101010101ULL) & ~word & 0x8080808080808080ULL;
+}
+
+/* The bytes of word below its first NUL (nuls: nul_marks(word), not 0), the
+ * rest cleared. */
+static __always_inline __u64 before_nul(__u64 word, __u64 nuls)
+{
+	return word & (((nuls & -nuls) >> 7) - 1);
+}
+
 /* The index of the lowest byte marked in nuls (0x80 in it), 0 to 7. */
 static __always_inline __u32 first_marked_byte(__u64 nuls)
 {
@@ -521,13 +536,11 @@ static __always_inline bool load_name(const char *name, struct path_buffer *buf,
 		return false;
 	for (int i = 0; i < EXEC_PATH_SIZE / 8; i++) {
 		word = *(const __u64 *)(name + i * 8);
-		/* The lowest bit set is the top bit of the first NUL byte; bytes
-		 * above it may be marked falsely, which does not matter. */
-		nuls = (word - 0x0101010101010101ULL) & ~word & 0x8080808080808080ULL;
+		nuls = nul_marks(word);
 		if (nuls & 0x80)
 			return false;
 		if (nuls) { /* keep the bytes below the NUL: the rest may be anything */
-			*(__u64 *)&buf->bytes[PATH_HEADER + i * 8] = word & (((nuls & -nuls) >> 7) - 1);
+			*(__u64 *)&buf->bytes[PATH_HEADER + i * 8] = before_nul(word, nuls);
 			buf->length = i * 8 + first_marked_byte(nuls);
 			*complete = true;
 			return true;
