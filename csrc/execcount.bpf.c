@@ -217,6 +217,13 @@ static __always_inline bool file_cache_used(void)
 	return EXEC_FILE_SLOTS_USED(&settings);
 }
 
+/* Mixes word into hash, cheaply: where a direct-mapped cache's slot is chosen,
+ * the comparison after it is exact. */
+static __always_inline __u64 slot_mix(__u64 hash, __u64 word)
+{
+	return (hash ^ word) * 0x9E3779B97F4A7C15ULL;
+}
+
 /* What a file's slot did for its execution. */
 enum slot_found {
 	SLOT_MISSED,  /* another file's, or stale: the path is walked */
@@ -261,7 +268,7 @@ static __always_inline void identify(struct file *file, __u64 epoch, struct file
 		id->parent_mountpoint = BPF_CORE_READ(mnt, mnt_mountpoint);
 	}
 	id->epoch = epoch;
-	id->slot = (__u32)((id->name * 0x9E3779B97F4A7C15ULL) >> 32) & (EXEC_FILE_SLOTS - 1);
+	id->slot = (__u32)(slot_mix(0, id->name) >> 32) & (EXEC_FILE_SLOTS - 1);
 }
 
 /* Counts an execution of a file this CPU has seen, in its slot, or where the
@@ -304,7 +311,7 @@ static __always_inline __u32 short_name_slot(const struct path_buffer *buf, __u3
 	for (int i = 0; i < EXEC_SLOT_NAME_WORDS; i++) {
 		if (i * 8 >= length)
 			break;
-		hash = (hash ^ short_name_word(buf, i, length)) * 0x9E3779B97F4A7C15ULL;
+		hash = slot_mix(hash, short_name_word(buf, i, length));
 	}
 	return (__u32)(hash >> 32) & (EXEC_FILE_SLOTS - 1);
 }
@@ -384,15 +391,14 @@ static __always_inline void flush_slot(struct exec_file_slot *slot)
 
 #define KEY_WORDS (sizeof(struct exec_count_key) / sizeof(__u64))
 
-/* The key's slot in the key cache: a cheap hash, for the comparison after it
- * is exact, and the path id in it is keyed with the secret. */
+/* The key's slot in the key cache (the path id in it is keyed with the secret). */
 static __always_inline __u32 key_slot_of(const struct exec_count_key *key)
 {
 	const __u64 *words = (const __u64 *)key;
 	__u64 hash = 0;
 
 	for (int i = 0; i < KEY_WORDS; i++)
-		hash = (hash ^ words[i]) * 0x9E3779B97F4A7C15ULL;
+		hash = slot_mix(hash, words[i]);
 	return (__u32)(hash >> 32) & (EXEC_KEY_SLOTS - 1);
 }
 
@@ -488,12 +494,12 @@ static __always_inline bool keep_path(const struct path_buffer *buf, bool comple
  * (which *ended says was there, or before it). */
 static __always_inline __u64 comm_word(__u64 word, bool *ended)
 {
-	__u64 nuls = (word - 0x0101010101010101ULL) & ~word & 0x8080808080808080ULL;
+	__u64 nuls = nul_marks(word);
 
 	if (*ended)
 		return 0;
 	*ended = nuls;
-	return nuls ? word & (((nuls & -nuls) >> 7) - 1) : word;
+	return nuls ? before_nul(word, nuls) : word;
 }
 
 /* Copies a task's command name by two plain loads: its bytes after the NUL
@@ -507,21 +513,24 @@ static __always_inline void load_comm(char *to, const char *comm)
 }
 
 /* Fills in the fields other than the path and outcome: by plain loads where
- * the task is BTF-typed, else by the helpers. */
+ * the task is BTF-typed (and a name's first byte the lowest of its words), else
+ * by the helpers. */
 static __always_inline void fill_fields(struct exec_count_key *key, struct task_struct *task, bool task_btf)
 {
+	bool loads = task_btf && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+
 	if (settings.by & EXEC_BY_UID)
-		key->uid = task_btf ? task->cred->uid.val : (__u32)bpf_get_current_uid_gid();
-	if ((settings.by & EXEC_BY_COMM) && task_btf)
+		key->uid = loads ? task->cred->uid.val : (__u32)bpf_get_current_uid_gid();
+	if ((settings.by & EXEC_BY_COMM) && loads)
 		load_comm(key->comm, task->comm);
 	else if (settings.by & EXEC_BY_COMM)
 		bpf_get_current_comm(key->comm, sizeof(key->comm));
-	if ((settings.by & EXEC_BY_PARENT) && task_btf)
+	if ((settings.by & EXEC_BY_PARENT) && loads)
 		load_comm(key->parent, task->real_parent->comm);
 	else if (settings.by & EXEC_BY_PARENT)
 		bpf_probe_read_kernel_str(key->parent, sizeof(key->parent),
 					  TASK_FIELD(task, task_btf, real_parent)->comm);
-	if ((settings.by & EXEC_BY_CGROUP) && task_btf)
+	if ((settings.by & EXEC_BY_CGROUP) && loads)
 		key->cgroup = task->cgroups->dfl_cgrp->kn->id;
 	else if (settings.by & EXEC_BY_CGROUP)
 		key->cgroup = bpf_get_current_cgroup_id();
