@@ -443,13 +443,12 @@ static int read_slots(int fd, unsigned int count, size_t size, void *out, int cp
 static int read_slot_counts(struct pyexec_count_reader *reader, int cpus)
 {
 	struct growing *table = &reader->counted;
-	size_t room = 2 * (size_t)(EXEC_FILE_SLOTS + EXEC_KEY_SLOTS) * cpus;
+	size_t slots = (size_t)(EXEC_FILE_SLOTS + EXEC_KEY_SLOTS) * cpus;
 	int err = 0;
 
 	if (!table->items) {
-		while (room & (room - 1))
-			room &= room - 1;
-		table->room = 2 * room;
+		for (table->room = 1; table->room < 2 * slots; table->room *= 2)
+			;
 		if (!(table->items = calloc(table->room, sizeof(struct slot_count))))
 			return -ENOMEM;
 	} else {
