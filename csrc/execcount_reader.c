@@ -234,7 +234,7 @@ static int grow(struct growing *g, size_t size, size_t count)
 }
 
 /* What the slots counted, by key, summed over the CPUs: open addressing, a
- * power of two of entries, twice as many as the slots of both caches. */
+ * power of two of entries, at least twice as many as the slots that count. */
 struct slot_count {
 	struct exec_count_key key;
 	unsigned long long count; /* 0: a free entry */
@@ -443,9 +443,13 @@ static int read_slots(int fd, unsigned int count, size_t size, void *out, int cp
 static int read_slot_counts(struct pyexec_count_reader *reader, int cpus)
 {
 	struct growing *table = &reader->counted;
-	size_t slots = (size_t)(EXEC_FILE_SLOTS + EXEC_KEY_SLOTS) * cpus;
+	bool files = EXEC_SLOTS_COUNT(&reader->settings), keys = EXEC_KEY_SLOTS_USED(&reader->settings);
+	size_t slots = ((files ? EXEC_FILE_SLOTS : 0) + (keys ? EXEC_KEY_SLOTS : 0)) * (size_t)cpus;
 	int err = 0;
 
+	table->count = 0;
+	if (!slots) /* --debug: no slot counts */
+		return 0;
 	if (!table->items) {
 		for (table->room = 1; table->room < 2 * slots; table->room *= 2)
 			;
@@ -454,8 +458,7 @@ static int read_slot_counts(struct pyexec_count_reader *reader, int cpus)
 	} else {
 		memset(table->items, 0, table->room * sizeof(struct slot_count));
 	}
-	table->count = 0;
-	if (EXEC_SLOTS_COUNT(&reader->settings)) {
+	if (files) {
 		err = read_slots(reader->files_fd, EXEC_FILE_SLOTS, sizeof(*reader->files), reader->files, cpus);
 		for (size_t i = 0; !err && i < (size_t)EXEC_FILE_SLOTS * cpus; i++) {
 			struct exec_count_key key = {.path = reader->files[i].path};
@@ -463,7 +466,7 @@ static int read_slot_counts(struct pyexec_count_reader *reader, int cpus)
 			add_slot_count(table, &key, reader->files[i].count);
 		}
 	}
-	if (!err && EXEC_KEY_SLOTS_USED(&reader->settings)) {
+	if (!err && keys) {
 		err = read_slots(reader->keys_fd, EXEC_KEY_SLOTS, sizeof(*reader->keys), reader->keys, cpus);
 		for (size_t i = 0; !err && i < (size_t)EXEC_KEY_SLOTS * cpus; i++)
 			add_slot_count(table, &reader->keys[i].key, reader->keys[i].count);
