@@ -10,8 +10,9 @@ build=$root/build
 baseline=$(git -C "$root" rev-parse --short "$1")
 shift
 baseline_tree=$build/baseline-$baseline
-vng=$build/virtme-ng/bin/vng
-[ -x "$vng" ] || { echo "load-times: no virtme-ng: make test-kernels installs it" >&2; exit 1; }
+[ -x "$build/virtme-ng/bin/vng" ] || { echo "load-times: no virtme-ng: make test-kernels installs it" >&2; exit 1; }
+# shellcheck source=../tests/kernels/guest.sh
+. "$root/tests/kernels/guest.sh"
 if [ ! -x "$baseline_tree/.venv/bin/python" ]; then
 	git -C "$root" worktree add -f "$baseline_tree" "$baseline" >/dev/null
 	make -C "$baseline_tree" build >/dev/null
@@ -22,10 +23,9 @@ for line in "${kernels[@]}"; do
 	read -r name vmlinuz <<<"$line"
 	echo "load-times: Linux $name" >&2
 	# The guest shares this host's file system: each tree's own venv runs there.
-	out=$(PATH=$build/virtme-ng/bin:$PATH timeout 900 "$vng" --run "$vmlinuz" --disable-kvm --cpus 2 --memory 2G \
-		--append mitigations=off --rwdir "$root" -- \
-		"$baseline_tree/.venv/bin/python $root/bench/load_time.py && $root/.venv/bin/python $root/bench/load_time.py" \
-		</dev/null 2>/dev/null | grep '^{' | tr -d '\r')
+	out=$(boot_guest 900 "$vmlinuz" "$root" \
+		"$baseline_tree/.venv/bin/python bench/load_time.py && $root/.venv/bin/python bench/load_time.py" \
+		2>/dev/null | grep '^{' | tr -d '\r')
 	read -r before after <<<"$(echo "$out" | tr '\n' ' ')"
 	rows+=("$name $before $after")
 done

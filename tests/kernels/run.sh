@@ -20,7 +20,8 @@ if [ ! -x "$vng_venv/bin/vng" ]; then
 	python3 -m venv "$vng_venv"
 	"$vng_venv/bin/pip" install -q "virtme-ng==$VIRTME_NG_VERSION"
 fi
-export PATH=$vng_venv/bin:$PATH # vng runs its virtme-run
+# shellcheck source=guest.sh
+. "$root/tests/kernels/guest.sh"
 
 "$root/tests/installed.sh" prepare
 installed=$build/installed
@@ -33,11 +34,9 @@ for line in "${kernels[@]}"; do
 	start=$SECONDS
 	# Through cat: the guest's console reopens our stdout, which would truncate a file.
 	set +e
-	# mitigations=off: emulated page-table isolation and retpolines only slow the guest down.
-	timeout "$KERNEL_TIMEOUT" vng --run "$vmlinuz" --disable-kvm --cpus 2 --memory 2G --append mitigations=off \
-		--rwdir "$root" --cwd "$installed" -- \
+	boot_guest "$KERNEL_TIMEOUT" "$vmlinuz" "$installed" \
 		"CI='${CI:-}' PYEXEC_KERNEL='$name' PYEXEC_INSTALLED='$wheel' venv/bin/python -m pytest -m kernels -q -p no:cacheprovider ${PYTEST_ARGS:-}" \
-		</dev/null 2>&1 | cat
+		2>&1 | cat
 	status=${PIPESTATUS[0]}
 	set -e
 	took=$((SECONDS - start))
