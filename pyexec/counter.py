@@ -173,8 +173,8 @@ class ExecCounter(BpfProgram):
         """Executions per combination of the fields counted by, so far."""
         fields = self.columns()
         counts = fields.pop("count")
-        # Row by row, by zip and positional arguments: a dict or keyword
-        # arguments made for each of 40000 rows cost as much as the read.
+        # Row by row, by zip: a dict or keyword arguments made for each of
+        # 40000 rows cost as much as the read.
         outcomes = fields.pop("outcome", None) or itertools.repeat(0)
         truncated = fields.pop("truncated", None) or itertools.repeat(False)
         names = tuple(fields)
@@ -182,7 +182,7 @@ class ExecCounter(BpfProgram):
             values = [{names[0]: value} for value in fields[names[0]]]
         else:
             values = [dict(zip(names, row)) for row in zip(*fields.values())] if names else [{} for _ in counts]
-        return list(map(ExecRecord, counts, values, outcomes, truncated))
+        return ExecRecord.rows(zip(counts, values, outcomes, truncated))
 
     def columns(self) -> dict[str, list]:
         """What records() returns, as columns ("count", the fields counted by,

@@ -12,7 +12,8 @@ entry here plus its fill in the BPF program.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import itertools
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import astuple, dataclass, field, fields
 from typing import Any
 
@@ -111,20 +112,50 @@ def shown_fields(by: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(shown.name for name in by for shown in BREAKDOWNS[name].shown)
 
 
-@dataclass(frozen=True, slots=True)  # slots: a read may make 40000 of them
-class ExecRecord:
+class ExecRecord(tuple):
     """The executions of one combination of the fields counted by: record.path,
-    record.uid, ... (BREAKDOWNS) are its values, None for a field not counted by."""
+    record.uid, ... (BREAKDOWNS) are its values, None for a field not counted by.
+    Immutable; a tuple underneath, for a read may make 40 000 of them and a
+    tuple is made in C (rows()), where a frozen dataclass runs its __init__."""
 
-    count: int
-    values: Mapping[str, Any] = field(default_factory=dict)  # by breakdown name
-    outcome: int = 0  # 0 for an execution, else the errno of a failed exec call
-    truncated: bool = False  # the path was cut to fit, and marked so with CUT
+    __slots__ = ()
+
+    def __new__(cls, count: int, values: Mapping[str, Any] | None = None, outcome: int = 0,
+                truncated: bool = False) -> ExecRecord:
+        return tuple.__new__(cls, (count, {} if values is None else values, outcome, truncated))
+
+    @classmethod
+    def rows(cls, rows: Iterable[tuple[int, Mapping[str, Any], int, bool]]) -> list[ExecRecord]:
+        """Records of (count, values, outcome, truncated) tuples, made in C."""
+        return list(map(tuple.__new__, itertools.repeat(cls), rows))
+
+    @property
+    def count(self) -> int:  # type: ignore[override]  # the count of executions, not tuple.count
+        return self[0]
+
+    @property
+    def values(self) -> Mapping[str, Any]:  # by breakdown name
+        return self[1]
+
+    @property
+    def outcome(self) -> int:  # 0 for an execution, else the errno of a failed exec call
+        return self[2]
+
+    @property
+    def truncated(self) -> bool:  # the path was cut to fit, and marked so with CUT
+        return self[3]
 
     def __getattr__(self, name: str) -> Any:
         if name in BREAKDOWNS:
             return self.values.get(name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __getnewargs__(self) -> tuple[int, Mapping[str, Any], int, bool]:  # pickle and copy call __new__ with these
+        return self.count, self.values, self.outcome, self.truncated
+
+    def __repr__(self) -> str:
+        return (f"ExecRecord(count={self.count!r}, values={self.values!r}, outcome={self.outcome!r}, "
+                f"truncated={self.truncated!r})")
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
 import os
+import pickle
 import subprocess
 import sys
 import time
 
-from pyexec import ExecLosses
+import pytest
+
+from pyexec import ExecLosses, ExecRecord
 from pyexec.report import printable, to_json
 
 from .conftest import report_of
@@ -82,6 +86,19 @@ def test_summary_names_every_kind_of_loss() -> None:
 def test_summary_says_one_in_the_singular() -> None:
     one = report_of(["/usr/bin/ls"], duration_s=2.0)
     assert one.summary().plain.startswith("1 execution of 1 binary in 2.0 s ·")
+
+
+def test_a_record_reads_as_its_fields_and_stays_as_made() -> None:
+    record = ExecRecord(3, {"path": "/bin/true", "uid": 0}, truncated=True)
+    assert (record.count, record.path, record.uid, record.comm, record.outcome, record.truncated) == (
+        3, "/bin/true", 0, None, 0, True)
+    assert ExecRecord.rows([(3, {"path": "/bin/true", "uid": 0}, 0, True)]) == [record]
+    assert pickle.loads(pickle.dumps(record)) == record and copy.copy(record) == record
+    assert repr(record) == "ExecRecord(count=3, values={'path': '/bin/true', 'uid': 0}, outcome=0, truncated=True)"
+    with pytest.raises(AttributeError):
+        record.count = 4  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        record.nonesuch  # noqa: B018
 
 
 def test_losses_subtract_field_by_field() -> None:
