@@ -62,7 +62,7 @@ class Breakdown:
     text: bool  # decoded as text (a fixed-size char array), else a number
     shown: tuple[Shown, ...]  # what a row shows for it, its value first
     labels: tuple[str, ...]  # its Prometheus labels: first the one that tells keys apart
-    show: Callable[[ExecRecord], tuple[Any, ...]]  # a record's values of `shown`
+    show: Callable[[Any, ExecRecord], tuple[Any, ...]]  # its value's (in a record's) values of `shown`
     label: Callable[[Any], tuple[str, ...]]  # its value's values of `labels`
 
 
@@ -79,26 +79,26 @@ def _cgroup_path(cgroup_id: int | None) -> str | None:
     return cgroup_names().path(cgroup_id or 0)
 
 
-def _cgroup_shown(record: ExecRecord) -> tuple[str, str | None]:
+def _cgroup_shown(cgroup_id: int, record: ExecRecord) -> tuple[str, str | None]:
     from .names import container
 
-    path = _cgroup_path(record.cgroup)
-    return (path if path is not None else str(record.cgroup)), container(path)
+    path = _cgroup_path(cgroup_id)
+    return (path if path is not None else str(cgroup_id)), container(path)
 
 
 #: Every breakdown, in the order their fields are shown.
 BREAKDOWNS: dict[str, Breakdown] = {breakdown.name: breakdown for breakdown in (
     Breakdown("path", C.EXEC_BY_PATH, "path", True,
               (Shown("path", *TEXT), Shown("truncated", (bool,), "true or false")), ("path",),
-              lambda record: (record.path, record.truncated), lambda value: (value,)),
+              lambda path, record: (path, record.truncated), lambda value: (value,)),
     Breakdown("uid", C.EXEC_BY_UID, "uid", False,
               (Shown("uid", *NUMBER), Shown("user", *OPTIONAL_TEXT)), ("uid", "user"),
-              lambda record: (record.uid, _user(record.uid)),
+              lambda uid, record: (uid, _user(uid)),
               lambda value: (str(value), _user(value) or "")),
     Breakdown("comm", C.EXEC_BY_COMM, "comm", True, (Shown("comm", *TEXT),), ("comm",),
-              lambda record: (record.comm,), lambda value: (value,)),
+              lambda comm, record: (comm,), lambda value: (value,)),
     Breakdown("parent", C.EXEC_BY_PARENT, "parent", True, (Shown("parent", *TEXT),), ("parent",),
-              lambda record: (record.parent,), lambda value: (value,)),
+              lambda parent, record: (parent,), lambda value: (value,)),
     Breakdown("cgroup", C.EXEC_BY_CGROUP, "cgroup", False,
               (Shown("cgroup", *TEXT), Shown("container", *OPTIONAL_TEXT)), ("cgroup_id", "cgroup"),
               _cgroup_shown, lambda value: (str(value), _cgroup_path(value) or "")),

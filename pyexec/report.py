@@ -41,8 +41,8 @@ def rows_from_records(
             row["outcomes"][outcome] = row["outcomes"].get(outcome, 0) + record.count
             continue
         row = rows[fields] = {}
-        for names, show in shows:
-            row.update(zip(names, show(record)))
+        for (names, show), value in zip(shows, fields):
+            row.update(zip(names, show(value, record)))
         row["count"] = record.count
         if mode == "attempts":
             row["outcomes"] = {outcome_name(record.outcome): record.count}
