@@ -174,9 +174,10 @@ int pyexec_counter_load(const struct exec_settings *settings, const unsigned int
 	counter = calloc(1, sizeof(*counter));
 	if (!counter)
 		return -ENOMEM;
-	/* Only --key invoked reads names by loads; whether the verifier allows
-	 * them (6.17) is known only by trying. */
-	allowed.name_loads = allowed.name_loads && !resolved;
+	/* Only --key invoked reads names by loads (6.17). The probe spares a kernel
+	 * without them the counter's failed verification; the counter is still
+	 * tried first, as it is what must pass. */
+	allowed.name_loads = allowed.name_loads && !resolved && pyexec_probe_name_loads();
 	if (allowed.name_loads) {
 		pyexec_log_quiet = pyexec_log_warnings_only(); /* --verbose shows the try too */
 		err = load(settings, uids, allowed, &skel);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include "program_impl.h"
 #include "programs.h" /* made by make: PYEXEC_PROGRAMS, one X(name) per BPF program */
 
@@ -61,6 +62,43 @@ struct exec_features pyexec_probe_features(struct exec_features wanted)
 		libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_ancestor_cgroup_id, NULL) == 1;
 	wanted.loop = wanted.loop && libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) == 1;
 	return wanted;
+}
+
+/* The byte offset of member in struct of btf, or -1. */
+static int member_offset(const struct btf *btf, const char *type, const char *member)
+{
+	int id = btf__find_by_name_kind(btf, type, BTF_KIND_STRUCT);
+	const struct btf_type *t = id < 0 ? NULL : btf__type_by_id(btf, id);
+	const struct btf_member *m = t ? btf_members(t) : NULL;
+
+	for (int i = 0; t && i < btf_vlen(t); i++)
+		if (!strcmp(btf__name_by_offset(btf, m[i].name_off), member))
+			return btf_member_bit_offset(t, i) / 8;
+	return -1;
+}
+
+bool pyexec_probe_name_loads(void)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	int target = btf ? btf__find_by_name_kind(btf, "btf_trace_sched_process_exec", BTF_KIND_TYPEDEF) : -1;
+	int filename = btf ? member_offset(btf, "linux_binprm", "filename") : -1;
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_RAW_TP, .attach_btf_id = target);
+	struct bpf_insn insns[] = {
+		/* bprm, the tracepoint's third argument; its filename; a word of the name */
+		{.code = BPF_LDX | BPF_MEM | BPF_DW, .dst_reg = BPF_REG_1, .src_reg = BPF_REG_1, .off = 16},
+		{.code = BPF_LDX | BPF_MEM | BPF_DW, .dst_reg = BPF_REG_1, .src_reg = BPF_REG_1, .off = filename},
+		{.code = BPF_LDX | BPF_MEM | BPF_DW, .dst_reg = BPF_REG_0, .src_reg = BPF_REG_1, .off = 0},
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+		{.code = BPF_JMP | BPF_EXIT},
+	};
+	int fd = -1;
+
+	btf__free(btf);
+	if (target > 0 && filename >= 0)
+		fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns, sizeof(insns) / sizeof(insns[0]), &opts);
+	if (fd >= 0)
+		close(fd);
+	return fd >= 0;
 }
 
 bool pyexec_calls_kfuncs(const struct bpf_program *prog)
