@@ -164,8 +164,7 @@ static int load(const struct exec_settings *settings, const unsigned int *uids,
 int pyexec_counter_load(const struct exec_settings *settings, const unsigned int *uids,
 			struct pyexec_counter **out)
 {
-	struct exec_features allowed = pyexec_probe_features(settings->allowed);
-	bool resolved = settings->key == EXEC_KEY_RESOLVED;
+	struct exec_features wanted = settings->allowed, allowed;
 	struct pyexec_counter *counter;
 	struct execcount_bpf *skel = NULL;
 	struct pyexec_count_reader *reader;
@@ -174,10 +173,11 @@ int pyexec_counter_load(const struct exec_settings *settings, const unsigned int
 	counter = calloc(1, sizeof(*counter));
 	if (!counter)
 		return -ENOMEM;
-	/* Only --key invoked reads names by loads (6.17). The probe spares a kernel
-	 * without them the counter's failed verification; the counter is still
-	 * tried first, as it is what must pass. */
-	allowed.name_loads = allowed.name_loads && !resolved && pyexec_probe_name_loads();
+	/* Only --key invoked reads names by loads (6.17): its probe is spared the others. */
+	wanted.name_loads = wanted.name_loads && settings->key == EXEC_KEY_INVOKED;
+	allowed = pyexec_probe_features(wanted);
+	/* The probe's three loads may pass where the counter's do not: it is tried
+	 * with them first, quietly, then without. */
 	if (allowed.name_loads) {
 		pyexec_log_quiet = pyexec_log_warnings_only(); /* --verbose shows the try too */
 		err = load(settings, uids, allowed, &skel);

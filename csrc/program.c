@@ -53,17 +53,6 @@ const char *pyexec_libbpf_version(void)
 	return libbpf_version_string();
 }
 
-struct exec_features pyexec_probe_features(struct exec_features wanted)
-{
-	/* Tracepoint and tp_btf programs are offered the same tracing helpers. */
-	wanted.task_btf = wanted.task_btf &&
-		libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_task_btf, NULL) == 1;
-	wanted.ancestor_cgroup = wanted.ancestor_cgroup &&
-		libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_ancestor_cgroup_id, NULL) == 1;
-	wanted.loop = wanted.loop && libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) == 1;
-	return wanted;
-}
-
 /* The byte offset of member in struct of btf, or -1. */
 static int member_offset(const struct btf *btf, const char *type, const char *member)
 {
@@ -77,7 +66,10 @@ static int member_offset(const struct btf *btf, const char *type, const char *me
 	return -1;
 }
 
-bool pyexec_probe_name_loads(void)
+/* Whether the verifier takes a plain load through bprm->filename (a char * of
+ * a BTF-typed struct) at sched_process_exec: a kernel without it is not given
+ * the whole counter to refuse. */
+static bool name_loads(void)
 {
 	struct btf *btf = btf__load_vmlinux_btf();
 	int target = btf ? btf__find_by_name_kind(btf, "btf_trace_sched_process_exec", BTF_KIND_TYPEDEF) : -1;
@@ -99,6 +91,18 @@ bool pyexec_probe_name_loads(void)
 	if (fd >= 0)
 		close(fd);
 	return fd >= 0;
+}
+
+struct exec_features pyexec_probe_features(struct exec_features wanted)
+{
+	/* Tracepoint and tp_btf programs are offered the same tracing helpers. */
+	wanted.task_btf = wanted.task_btf &&
+		libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_task_btf, NULL) == 1;
+	wanted.ancestor_cgroup = wanted.ancestor_cgroup &&
+		libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_ancestor_cgroup_id, NULL) == 1;
+	wanted.loop = wanted.loop && libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) == 1;
+	wanted.name_loads = wanted.name_loads && name_loads();
+	return wanted;
 }
 
 bool pyexec_calls_kfuncs(const struct bpf_program *prog)

@@ -15,12 +15,9 @@ extern bool pyexec_log_quiet;
 bool pyexec_log_warnings_only(void);
 
 /* The features of wanted that the running kernel can have, as far as can be
- * told before load (helpers are probed; kfuncs are found by libbpf at load). */
+ * told before load (helpers are probed, name loads by a program of their own;
+ * kfuncs are found by libbpf at load). */
 struct exec_features pyexec_probe_features(struct exec_features wanted);
-/* Whether the verifier takes a plain load through bprm->filename (a char *
- * of a BTF-typed struct) at sched_process_exec: a program of three loads,
- * so a kernel without it is not given the whole counter to refuse. */
-bool pyexec_probe_name_loads(void);
 /* Whether prog calls a kfunc: libbpf resolved a bpf_ksym_exists() to true. */
 bool pyexec_calls_kfuncs(const struct bpf_program *prog);
 
